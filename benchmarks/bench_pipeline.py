@@ -1,0 +1,78 @@
+"""Benchmark: time per 640x480 frame of the node's pipeline, by stage (not a test).
+
+    ./scripts/env.sh python benchmarks/bench_pipeline.py [--model models/facemask_resnet18.pt]
+
+Frames are skimage's astronaut (public domain) placed in a 640x480 frame: one face. Faces
+per frame vary the classifier's batch. Prints median and 90th percentile milliseconds.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from marrtino_facemask.annotate import annotate  # noqa: E402
+from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
+from marrtino_facemask.classifier import MaskClassifier  # noqa: E402
+from marrtino_facemask.faces import make_face_detector  # noqa: E402
+from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
+from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
+
+
+def timed(fn, repeat):
+    fn()  # warm-up
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(1000 * (time.perf_counter() - t))
+    return np.median(out), np.percentile(out, 90)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--repeat", type=int, default=30)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from skimage import data
+    astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    frame[:, 80:560] = cv2.resize(astro, (480, 480), interpolation=cv2.INTER_AREA)
+    classifier = MaskClassifier(args.model, "cpu")
+    print(f"cpu: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+          f"model input {classifier.input_size}px, opencv {cv2.__version__}, torch {torch.__version__}")
+    rows = []
+    step, raw = bgr_to_encoding(frame, "rgb8")
+    rows.append(("decode rgb8 640x480 -> bgr", timed(lambda: image_to_bgr(480, 640, "rgb8", step, raw),
+                                                    args.repeat)))
+    for kind in ("dnn", "haar"):
+        det = make_face_detector(kind)
+        faces = det.detect(frame)
+        rows.append((f"face detector {kind} ({len(faces)} face)", timed(lambda: det.detect(frame),
+                                                                        args.repeat)))
+    box = make_face_detector("dnn").detect(frame)[0].box
+    for n in (1, 4, 8):
+        crops = [classifier.crop(frame, box)] * n
+        rows.append((f"classifier, batch of {n} face(s)", timed(lambda: classifier.predict(crops),
+                                                                args.repeat)))
+    results = FaceMaskPipeline(make_face_detector("dnn"), classifier)(frame)
+    rows.append(("annotate", timed(lambda: annotate(frame, results), args.repeat)))
+    for kind in ("dnn", "haar"):
+        pipe = FaceMaskPipeline(make_face_detector(kind), classifier)
+        med, p90 = timed(lambda: pipe(frame), args.repeat)
+        rows.append((f"whole frame, {kind} + classifier", (med, p90)))
+    print(f"{'stage':<38} {'median ms':>10} {'p90 ms':>8} {'fps':>7}")
+    for name, (med, p90) in rows:
+        print(f"{name:<38} {med:10.1f} {p90:8.1f} {1000 / med:7.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Start the face mask detector node, and optionally rviz2 showing its annotated image.
+
+    ros2 launch marrtino_facemask detector.launch.py image_topic:=/camera/image_raw rviz:=true
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    share = get_package_share_directory('marrtino_facemask')
+    default_params = os.path.join(share, 'config', 'detector.yaml')
+    rviz_config = os.path.join(share, 'config', 'facemask.rviz')
+
+    params_file = LaunchConfiguration('params_file')
+    image_topic = LaunchConfiguration('image_topic')
+    namespace = LaunchConfiguration('namespace')
+    rviz = LaunchConfiguration('rviz')
+
+    return LaunchDescription([
+        DeclareLaunchArgument(
+            'params_file', default_value=default_params,
+            description='YAML file with the detector node parameters'),
+        DeclareLaunchArgument(
+            'image_topic', default_value='/camera/image_raw',
+            description='sensor_msgs/Image topic to run detection on'),
+        DeclareLaunchArgument(
+            'namespace', default_value='',
+            description='Namespace for the detector node'),
+        DeclareLaunchArgument(
+            'rviz', default_value='false',
+            description='Also start rviz2 showing the annotated image'),
+        Node(
+            package='marrtino_facemask',
+            executable='facemask_detector',
+            name='facemask_detector',
+            namespace=namespace,
+            parameters=[params_file, {'image_topic': image_topic}],
+            output='screen',
+            emulate_tty=True,
+        ),
+        Node(
+            package='rviz2',
+            executable='rviz2',
+            name='rviz2',
+            arguments=['-d', rviz_config],
+            output='screen',
+            condition=IfCondition(rviz),
+        ),
+    ])

@@ -1,0 +1,37 @@
+"""``python -m marrtino_facemask COMMAND ...``: the node and the offline tools."""
+
+import importlib
+import sys
+
+COMMANDS = {
+    "node": ("marrtino_facemask.node", "run the ROS 2 node facemask_detector"),
+    "train": ("marrtino_facemask.train", "train the ResNet18 mask classifier"),
+    "evaluate": ("marrtino_facemask.evaluate", "evaluate a checkpoint on a dataset or saved split"),
+    "detect": ("marrtino_facemask.offline", "detect and classify faces in images, folders, videos"),
+    "classify": ("marrtino_facemask.offline", "classify images that are face crops"),
+    "demo": ("marrtino_facemask.demo", "run the node on the bundled sample stream"),
+}
+
+
+def usage():
+    lines = ["usage: python -m marrtino_facemask COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command '{name}'\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    entry = getattr(module, f"main_{name}", None) or module.main
+    return entry(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

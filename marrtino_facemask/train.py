@@ -1,0 +1,284 @@
+"""``python -m marrtino_facemask train``: train the ResNet18 mask classifier.
+
+Writes into ``--out``: best.pt (best validation macro-F1), last.pt, split.json, metrics.csv,
+curves.png, args.json, val_metrics.json and, when tensorboard is installed, TensorBoard logs.
+"""
+
+import argparse
+import copy
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+from torch import nn
+
+from .augment import augmented_crop
+from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, build_model,
+                         save_checkpoint, stored_state)
+from .classifier import resolve_device, to_tensor_batch
+from .crops import DEFAULT_MARGIN, crop_face
+from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, save_split,
+                   split_groups)
+from .labels import CLASS_NAMES
+from .metrics import classification_report, confusion_matrix, plot_training_curves
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m marrtino_facemask train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True,
+                   help="VOC scenes (images/ + annotations/) or a folder of crops with one "
+                        "sub-folder per class")
+    p.add_argument("--out", default=None, help="run folder (default runs/train-<time>)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE)
+    p.add_argument("--margin", type=float, default=None,
+                   help=f"crop margin (default {DEFAULT_MARGIN} for VOC scenes, 0 for crops)")
+    p.add_argument("--balance", choices=("none", "sqrt", "full"), default="sqrt",
+                   help="class-balanced sampling: per-class weight 1, 1/sqrt(n) or 1/n")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-train-face", type=int, default=8,
+                   help="skip training faces smaller than this (px, shorter side)")
+    p.add_argument("--eval-min-face", type=int, default=24,
+                   help="validation faces at least this big (px) choose the best epoch")
+    p.add_argument("--pretrained", default=None,
+                   help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
+                        "torchvision's weights (needs a network); default: from scratch")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+class CropDataset(torch.utils.data.Dataset):
+    def __init__(self, samples, images, size, margin, seed):
+        self.samples, self.images, self.size, self.margin = samples, images, size, margin
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        s = self.samples[i]
+        return augmented_crop(self.images[s.image], s.box, self.size, self.margin, self.rng), s.label
+
+
+def collate(mean, std):
+    def fn(batch):
+        crops, labels = zip(*batch)
+        return to_tensor_batch(crops, mean, std), torch.tensor(labels, dtype=torch.long)
+    return fn
+
+
+def plain_crops(samples, images, size, margin):
+    """Validation crops, cut exactly as the node cuts them."""
+    return [crop_face(images[s.image], s.box or (0, 0, *images[s.image].shape[1::-1]), size, margin)
+            for s in samples]
+
+
+def load_pretrained(model, spec):
+    """Load ImageNet (or user) ResNet18 weights into everything but the classifier head."""
+    if spec == "imagenet":
+        import torchvision
+        try:
+            state = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        except Exception as exc:  # noqa: BLE001 - URLError, OSError, HTTP errors...
+            raise SystemExit(
+                "error: cannot download torchvision's ImageNet ResNet18 weights (no network?): "
+                f"{str(exc).splitlines()[0][:120]}. Download resnet18-f37072fd.pth elsewhere and "
+                "pass --pretrained FILE, or train from scratch without --pretrained") from None
+    else:
+        if not os.path.isfile(spec):
+            raise SystemExit(f"error: --pretrained file '{spec}' not found: pass a torchvision "
+                             "ResNet18 state_dict (.pth) or 'imagenet'")
+        try:
+            state = torch.load(spec, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise SystemExit(f"error: cannot read --pretrained file '{spec}': "
+                             f"{str(exc).splitlines()[0][:120]}") from None
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("fc.")]:
+        raise SystemExit(f"error: --pretrained weights do not fit torchvision's ResNet18 "
+                         f"(missing {len(missing)}, unexpected {len(unexpected)} keys)")
+
+
+def make_sampler(labels, balance, generator):
+    counts = Counter(labels)
+    power = {"none": 0.0, "sqrt": 0.5, "full": 1.0}[balance]
+    weights = torch.tensor([counts[y] ** -power for y in labels], dtype=torch.double)
+    return torch.utils.data.WeightedRandomSampler(weights, num_samples=len(labels),
+                                                  replacement=True, generator=generator)
+
+
+@torch.inference_mode()
+def predict(model, crops, mean, std, device, batch_size=256):
+    model.eval()
+    probs = []
+    for i in range(0, len(crops), batch_size):
+        x = to_tensor_batch(crops[i:i + batch_size], mean, std).to(device)
+        probs.append(torch.softmax(model(x), 1).float().cpu())
+    return torch.cat(probs) if probs else torch.zeros((0, len(CLASS_NAMES)))
+
+
+def _tensorboard(out):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        return SummaryWriter(os.path.join(out, "tensorboard"))
+    except Exception:  # noqa: BLE001 - tensorboard not installed
+        return None
+
+
+def train(args):
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    out = args.out or os.path.join("runs", time.strftime("train-%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+
+    layout, samples = load_samples(args.data)
+    images = ImageCache(args.data)
+    margin = args.margin if args.margin is not None else (DEFAULT_MARGIN if layout == "voc" else 0.0)
+    samples = group_near_duplicates(samples, images)
+    train_groups, val_groups = split_groups(samples, args.val_fraction, args.seed)
+    save_split(os.path.join(out, "split.json"), args.data, layout, samples, train_groups,
+               val_groups, args.seed, args.val_fraction)
+    val_set = set(val_groups)
+    train_samples = [s for s in samples if s.group not in val_set
+                     and s.min_side(images[s.image].shape) >= args.min_train_face]
+    val_samples = [s for s in samples if s.group in val_set]
+    if not train_samples or not val_samples:
+        raise DatasetError(f"{args.data}: too few photos for a train/validation split")
+    val_big = np.array([s.min_side(images[s.image].shape) >= args.eval_min_face for s in val_samples])
+    val_labels = torch.tensor([s.label for s in val_samples])
+    print(f"data: {layout} {args.data}: {len(samples)} faces; train {len(train_samples)} "
+          f"{dict(sorted(Counter(CLASS_NAMES[s.label] for s in train_samples).items()))}; "
+          f"val {len(val_samples)} ({int(val_big.sum())} >= {args.eval_min_face} px)", flush=True)
+
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    val_crops = plain_crops(val_samples, images, args.input_size, margin)
+    generator = torch.Generator().manual_seed(args.seed)
+    loader = torch.utils.data.DataLoader(
+        CropDataset(train_samples, images, args.input_size, margin, args.seed),
+        batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
+        sampler=make_sampler([s.label for s in train_samples], args.balance, generator),
+        collate_fn=collate(mean, std))
+
+    model = build_model(len(CLASS_NAMES))
+    if args.pretrained:
+        load_pretrained(model, args.pretrained)
+    model.to(device)
+    stored = copy.deepcopy(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=0.15)
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    writer = _tensorboard(out)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        def tqdm(x, **_):
+            return x
+
+    meta = {"command": "python -m marrtino_facemask train " + " ".join(sys.argv[2:] if
+                                                                        sys.argv[1:2] == ["train"] else []),
+            "args": vars(args), "dataset_layout": layout,
+            "train_faces": len(train_samples), "val_faces": len(val_samples),
+            "device": str(device), "torch": str(torch.__version__),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with open(os.path.join(out, "args.json"), "w") as f:
+        json.dump(vars(args), f, indent=1)
+    rows, best_f1, best_report = [], -1.0, None
+    fields = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
+              "val_macro_recall", "val_all_acc", "val_all_macro_f1", "seconds"]
+    t_start = time.time()
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.time()
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False,
+                   disable=args.no_progress, file=sys.stdout)
+        for x, y in bar:
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            total += len(y)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+        # score the weights exactly as the checkpoint stores them (float16), so that
+        # `evaluate` on the saved split reproduces these numbers
+        stored.load_state_dict(stored_state(model))
+        probs = predict(stored, val_crops, mean, std, device)
+        pred = probs.argmax(1)
+        val_loss = nn.functional.nll_loss(torch.log(probs.clamp_min(1e-8)), val_labels).item()
+        big = classification_report(confusion_matrix(val_labels[val_big], pred[val_big],
+                                                     len(CLASS_NAMES)), CLASS_NAMES)
+        every = classification_report(confusion_matrix(val_labels, pred, len(CLASS_NAMES)), CLASS_NAMES)
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": loss_sum / total,
+               "train_acc": correct / total, "val_loss": val_loss, "val_acc": big["accuracy"],
+               "val_macro_f1": big["macro_f1"], "val_macro_recall": big["macro_recall"],
+               "val_all_acc": every["accuracy"], "val_all_macro_f1": every["macro_f1"],
+               "seconds": time.time() - t0}
+        rows.append(row)
+        with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
+                        for r in rows)
+        if writer is not None:
+            for k, v in row.items():
+                if k != "epoch":
+                    writer.add_scalar(k, v, epoch)
+        improved = big["macro_f1"] > best_f1
+        ckpt_meta = dict(meta, epoch=epoch, val_min_face=args.eval_min_face,
+                         val_accuracy=big["accuracy"], val_macro_f1=big["macro_f1"],
+                         val_macro_recall=big["macro_recall"],
+                         train_seconds=round(time.time() - t_start, 1))
+        save_kwargs = dict(input_size=args.input_size, margin=margin, mean=mean, std=std)
+        if improved:
+            best_f1, best_report = big["macro_f1"], big
+            save_checkpoint(os.path.join(out, "best.pt"), model, meta=ckpt_meta, **save_kwargs)
+        print(f"epoch {epoch:3d}/{args.epochs}  loss {row['train_loss']:.3f}  "
+              f"train acc {row['train_acc']:.3f}  val(>= {args.eval_min_face}px) acc "
+              f"{big['accuracy']:.3f} macro-F1 {big['macro_f1']:.3f} recall "
+              f"{big['macro_recall']:.3f}  {row['seconds']:.0f}s{'  *best*' if improved else ''}",
+              flush=True)
+    save_checkpoint(os.path.join(out, "last.pt"), model, meta=ckpt_meta, **save_kwargs)
+    if writer is not None:
+        writer.close()
+    plot_training_curves(rows, os.path.join(out, "curves.png"))
+    elapsed = time.time() - t_start
+    with open(os.path.join(out, "val_metrics.json"), "w") as f:
+        json.dump({"best_epoch_metrics": best_report, "train_seconds": round(elapsed, 1)}, f, indent=1)
+    print(f"done in {elapsed / 60:.1f} min: best val macro-F1 {best_f1:.3f}; "
+          f"checkpoint {os.path.join(out, 'best.pt')}", flush=True)
+    return out
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        train(args)
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

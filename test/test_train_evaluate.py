@@ -1,0 +1,224 @@
+"""Real tiny training runs on a generated dataset, then evaluate and the offline tools."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from marrtino_facemask import evaluate, offline, train
+from marrtino_facemask.checkpoint import FORMAT
+from marrtino_facemask.labels import CLASS_NAMES
+from synthetic import astronaut_bgr, make_crop_folders, make_voc_scenes
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--epochs", "2", "--input-size", "32", "--batch-size", "8", "--no-progress",
+        "--eval-min-face", "24", "--threads", "2"]
+
+
+@pytest.fixture(scope="module")
+def voc_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("voc")
+    data = make_voc_scenes(str(base / "scenes"), n_images=24)
+    out = str(base / "run")
+    assert train.main(["--data", data, "--out", out, "--seed", "3", *TINY]) == 0
+    return data, out
+
+
+def test_training_writes_the_run(voc_run):
+    _, out = voc_run
+    for name in ("best.pt", "last.pt", "split.json", "metrics.csv", "curves.png", "args.json",
+                 "val_metrics.json"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    with open(os.path.join(out, "metrics.csv")) as f:
+        lines = f.read().strip().splitlines()
+    assert lines[0].split(",")[:7] == ["epoch", "lr", "train_loss", "train_acc", "val_loss",
+                                       "val_acc", "val_macro_f1"]
+    assert len(lines) == 3  # header + 2 epochs
+    assert cv2.imread(os.path.join(out, "curves.png")) is not None
+
+
+def test_checkpoint_is_safe_and_complete(voc_run):
+    _, out = voc_run
+    ckpt = torch.load(os.path.join(out, "best.pt"), map_location="cpu", weights_only=True)
+    assert ckpt["format"] == FORMAT
+    assert ckpt["class_names"] == list(CLASS_NAMES)
+    assert ckpt["input_size"] == 32
+    assert ckpt["crop_margin"] == pytest.approx(0.15)
+    assert len(ckpt["mean"]) == len(ckpt["std"]) == 3
+    assert ckpt["state_dict"]["fc.weight"].shape == (3, 512)
+    meta = ckpt["meta"]
+    assert meta["epoch"] in (1, 2) and "val_macro_f1" in meta and meta["train_faces"] > 0
+
+
+def test_split_is_by_photo_and_reproducible(voc_run, tmp_path):
+    data, out = voc_run
+    with open(os.path.join(out, "split.json")) as f:
+        split = json.load(f)
+    assert split["train"] and split["val"]
+    assert not set(split["train"]) & set(split["val"])
+    assert len(split["train"]) + len(split["val"]) == 24
+    # same seed, same split
+    again = str(tmp_path / "again")
+    assert train.main(["--data", data, "--out", again, "--seed", "3", *TINY[:2], "--epochs", "1",
+                       *TINY[2:]]) == 0
+    with open(os.path.join(again, "split.json")) as f:
+        assert json.load(f)["val"] == split["val"]
+
+
+def test_evaluate_reproduces_training_metrics(voc_run, tmp_path):
+    _, out = voc_run
+    ev = str(tmp_path / "eval")
+    assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--split",
+                          os.path.join(out, "split.json"), "--out", ev]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        metrics = json.load(f)
+    with open(os.path.join(out, "val_metrics.json")) as f:
+        trained = json.load(f)["best_epoch_metrics"]
+    assert metrics["accuracy"] == pytest.approx(trained["accuracy"])
+    assert metrics["macro_f1"] == pytest.approx(trained["macro_f1"])
+    assert metrics["confusion_matrix"] == trained["confusion_matrix"]
+    assert set(metrics["per_class"]) == set(CLASS_NAMES)
+    for c in metrics["per_class"].values():
+        assert set(c) == {"precision", "recall", "f1", "support"}
+    assert sum(c["support"] for c in metrics["per_class"].values()) == metrics["num_samples"]
+    e2e = metrics["end_to_end"]
+    assert sum(b["faces"] for b in e2e["detector_recall_by_face_size"].values()) > 0
+    # the generated faces are large and clear: res10 finds most of them
+    assert e2e["detector_recall_all"] > 0.6
+    for name in ("confusion_matrix.png", "confusion_matrix_end_to_end.png"):
+        assert cv2.imread(os.path.join(ev, name)) is not None
+
+
+def test_training_on_crop_folders(tmp_path):
+    data = make_crop_folders(str(tmp_path / "crops"), per_class=8)
+    out = str(tmp_path / "run")
+    assert train.main(["--data", data, "--out", out, *TINY]) == 0
+    ckpt = torch.load(os.path.join(out, "best.pt"), weights_only=True)
+    assert ckpt["crop_margin"] == 0.0  # crops are already cut around the face
+    ev = str(tmp_path / "eval")
+    assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--data", data, "--out", ev]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["num_samples"] == 24 and "end_to_end" not in metrics
+
+
+def test_pretrained_file_is_loaded_and_bad_file_is_one_line(tmp_path, capsys):
+    import torchvision
+    weights = torchvision.models.resnet18(num_classes=1000)
+    torch.nn.init.constant_(weights.conv1.weight, 0.0123)
+    torch.save(weights.state_dict(), tmp_path / "r18.pth")
+    model = train.build_model()
+    train.load_pretrained(model, str(tmp_path / "r18.pth"))
+    assert torch.allclose(model.conv1.weight, torch.full_like(model.conv1.weight, 0.0123))
+    with pytest.raises(SystemExit) as exc:
+        train.load_pretrained(train.build_model(), str(tmp_path / "missing.pth"))
+    assert "not found" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_bad_dataset_is_one_clear_line(tmp_path, capsys):
+    assert train.main(["--data", str(tmp_path), "--out", str(tmp_path / "r"), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "images/" in err and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- offline tools (the contract)
+def _read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def _check_detection(det, width, height):
+    assert set(det) == {"bbox", "label", "score", "face_score", "scores"}
+    x0, y0, x1, y1 = det["bbox"]
+    assert all(isinstance(v, int) for v in det["bbox"])
+    assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+    assert det["label"] in CLASS_NAMES and set(det["scores"]) == set(CLASS_NAMES)
+    assert det["score"] == pytest.approx(max(det["scores"].values()), abs=1e-5)
+    assert det["scores"][det["label"]] == pytest.approx(det["score"], abs=1e-5)
+    assert sum(det["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_detect_images_folders_videos_and_errors(voc_run, tmp_path):
+    _, out = voc_run
+    model = os.path.join(out, "best.pt")
+    folder = tmp_path / "in" / "sub"
+    folder.mkdir(parents=True)
+    astro = astronaut_bgr()
+    cv2.imwrite(str(folder / "astronaut.jpg"), astro)
+    cv2.imwrite(str(tmp_path / "in" / "empty.png"), np.full((120, 160, 3), 90, np.uint8))
+    video = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 5, (512, 512))
+    for _ in range(3):
+        writer.write(astro)
+    writer.release()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    jsonl, ann = str(tmp_path / "out.jsonl"), str(tmp_path / "ann")
+    code = offline.main_detect([str(tmp_path / "in"), video, str(broken), "--jsonl", jsonl,
+                                "--annotate", ann, "--model", model])
+    assert code == 1  # one file failed
+    lines = _read_jsonl(jsonl)
+    by_image = {}
+    for line in lines:
+        by_image.setdefault(line["image"], []).append(line)
+    assert by_image[str(broken)] == [{"image": str(broken), "error": by_image[str(broken)][0]["error"]}]
+    astro_line = by_image[str(folder / "astronaut.jpg")][0]
+    assert (astro_line["width"], astro_line["height"]) == (512, 512)
+    assert len(astro_line["detections"]) == 1
+    _check_detection(astro_line["detections"][0], 512, 512)
+    x0, y0, x1, y1 = astro_line["detections"][0]["bbox"]
+    assert 179 - 20 < (x0 + x1) / 2 - 46 < 179 + 20 and 57 - 25 < (y0 + y1) / 2 - 60 < 57 + 25
+    assert by_image[str(tmp_path / "in" / "empty.png")][0]["detections"] == []
+    frames = by_image[video]
+    assert [f["frame"] for f in frames] == [0, 1, 2]
+    assert all(len(f["detections"]) == 1 for f in frames)
+    assert len(os.listdir(ann)) == 2 + 3
+    # all good files: exit code 0
+    assert offline.main_detect([str(folder), "--jsonl", str(tmp_path / "ok.jsonl"),
+                                "--model", model]) == 0
+
+
+def test_classify_treats_each_image_as_one_crop(voc_run, tmp_path):
+    _, out = voc_run
+    crops = make_crop_folders(str(tmp_path / "crops"), per_class=1)
+    jsonl = str(tmp_path / "c.jsonl")
+    assert offline.main_classify([crops, "--jsonl", jsonl, "--model",
+                                  os.path.join(out, "best.pt")]) == 0
+    lines = _read_jsonl(jsonl)
+    assert len(lines) == 3
+    for line in lines:
+        assert len(line["detections"]) == 1
+        det = line["detections"][0]
+        _check_detection(det, line["width"], line["height"])
+        assert det["bbox"] == [0, 0, line["width"], line["height"]]
+
+
+def test_cli_reports_a_missing_model_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "detect", str(tmp_path),
+                           "--jsonl", str(tmp_path / "x.jsonl"), "--model",
+                           str(tmp_path / "nope.pt")], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "nope.pt" in err[0] and "not found" in err[0]
+
+
+def test_evaluate_recomputes_the_training_split_from_the_checkpoint(voc_run, tmp_path):
+    data, out = voc_run
+    saved, again = str(tmp_path / "saved"), str(tmp_path / "again")
+    model = os.path.join(out, "best.pt")
+    assert evaluate.main(["--model", model, "--split", os.path.join(out, "split.json"),
+                          "--out", saved, "--no-end-to-end"]) == 0
+    assert evaluate.main(["--model", model, "--data", data, "--subset", "val",
+                          "--out", again, "--no-end-to-end"]) == 0
+    with open(os.path.join(saved, "metrics.json")) as f:
+        a = json.load(f)
+    with open(os.path.join(again, "metrics.json")) as f:
+        b = json.load(f)
+    assert a["num_samples"] == b["num_samples"] > 0
+    assert a["confusion_matrix"] == b["confusion_matrix"]
