@@ -69,9 +69,9 @@ def main():
         pipe = FaceMaskPipeline(make_face_detector(kind), classifier)
         med, p90 = timed(lambda: pipe(frame), args.repeat)
         rows.append((f"whole frame, {kind} + classifier", (med, p90)))
-    print(f"{'stage':<38} {'median ms':>10} {'p90 ms':>8} {'fps':>7}")
+    print(f"{'stage':<38} {'median ms':>10} {'p90 ms':>8} {'per s':>8}")
     for name, (med, p90) in rows:
-        print(f"{name:<38} {med:10.1f} {p90:8.1f} {1000 / med:7.1f}")
+        print(f"{name:<38} {med:10.2f} {p90:8.2f} {1000 / med:8.1f}")
 
 
 if __name__ == "__main__":

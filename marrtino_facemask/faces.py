@@ -8,6 +8,10 @@ import cv2
 import numpy as np
 
 DETECTOR_KINDS = ("dnn", "haar")
+# The node's defaults (config/detector.yaml holds the same values); the offline tools use them.
+DEFAULT_DETECTOR = "dnn"
+DEFAULT_FACE_CONFIDENCE = 0.5
+DEFAULT_MIN_FACE_SIZE = 24
 DNN_PROTOTXT = "deploy.prototxt"
 DNN_WEIGHTS = "res10_300x300_ssd_iter_140000.caffemodel"
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"

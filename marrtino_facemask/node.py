@@ -22,14 +22,18 @@ import numpy as np
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.expand_topic_name import expand_topic_name
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_policy_name_from_kind)
+from rclpy.validate_full_topic_name import validate_full_topic_name
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 from .annotate import annotate
-from .faces import DETECTOR_KINDS, FaceModelError
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                    DETECTOR_KINDS, FaceModelError)
 from .image_codec import FrameError
 from .ros_msgs import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                        results_to_detection_array)
@@ -38,8 +42,6 @@ try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
-
-from rclpy.executors import SingleThreadedExecutor
 
 try:
     from rclpy.executors import ExternalShutdownException
@@ -108,13 +110,14 @@ PARAMETERS = (
               "QoS reliability of the image subscription (keep last 1); a reliable "
               "subscription does not match a best-effort publisher: then use best_effort",
               choices=RELIABILITIES),
-    ParamSpec("detector", "dnn",
-              "face detector: dnn (OpenCV res10 SSD) or haar (Haar cascade, faster, "
-              "frontal faces only)", choices=DETECTOR_KINDS),
-    ParamSpec("face_confidence", 0.5,
+    ParamSpec("detector", DEFAULT_DETECTOR,
+              "face detector: dnn (OpenCV res10 SSD) or haar (OpenCV Haar cascade, "
+              "frontal faces only, no confidence score)", choices=DETECTOR_KINDS),
+    ParamSpec("face_confidence", DEFAULT_FACE_CONFIDENCE,
               "minimum face detector confidence (dnn only; haar faces score 1.0)",
               range=(0.0, 1.0)),
-    ParamSpec("min_face_size", 24, "ignore faces smaller than this many pixels a side",
+    ParamSpec("min_face_size", DEFAULT_MIN_FACE_SIZE,
+              "ignore faces smaller than this many pixels a side",
               range=(1, 4096)),
     ParamSpec("model_path", "",
               "mask classifier checkpoint (.pt); empty: the package's "
@@ -142,6 +145,15 @@ class StartupError(Exception):
 def _one_line(text, limit=300):
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _topic_name(entity, fallback):
+    """The resolved name of a publisher/subscription (``topic_name`` is newer than Humble
+    in some classes), else ``fallback``."""
+    try:
+        return entity.topic_name
+    except Exception:  # noqa: BLE001
+        return fallback
 
 
 def _stamp_text(header):
@@ -223,10 +235,20 @@ class FaceMaskNode(Node):
             values[spec.name] = value
         return values
 
+    def _check_topic(self, topic):
+        try:
+            validate_full_topic_name(expand_topic_name(topic, self.get_name(),
+                                                       self.get_namespace()))
+        except Exception as exc:  # noqa: BLE001 - InvalidTopicNameException and friends
+            raise StartupError(f"invalid parameter image_topic:='{topic}': "
+                               f"{_one_line(exc, 160)}; use a valid ROS topic name such as "
+                               "/camera/image_raw", EXIT_CONFIG) from None
+
     def _configure(self):
         p = self._declare_all()
-        self.params = p
+        self.config = p
         self.publish_annotated = bool(p["publish_annotated"])
+        self._check_topic(p["image_topic"])
 
         # torch is imported only now, so that a bad parameter fails fast.
         from .checkpoint import ModelError, default_model_path
@@ -243,9 +265,11 @@ class FaceMaskNode(Node):
         except FaceModelError as exc:
             raise StartupError(f"cannot load the face detector ({p['detector']}): {exc}",
                                EXIT_MODEL) from None
-        except ValueError as exc:  # device:=cuda without a GPU
-            raise StartupError(f"invalid parameter device:='{p['device']}': {exc}",
-                               EXIT_CONFIG) from None
+        except ValueError as exc:
+            if p["device"] == "cuda":   # classifier.resolve_device: no GPU
+                raise StartupError(f"invalid parameter device:='cuda': {exc}",
+                                   EXIT_CONFIG) from None
+            raise StartupError(f"cannot start: {exc}", EXIT_MODEL) from None
         self.model_path = model_path
         self._warm_up()
 
@@ -275,7 +299,7 @@ class FaceMaskNode(Node):
             raise StartupError(f"invalid parameter image_topic:='{p['image_topic']}': "
                                f"{_one_line(exc, 160)}; use a valid ROS topic name such as "
                                "/camera/image_raw", EXIT_CONFIG) from None
-        self.image_topic = getattr(self.sub, "topic_name", topic)
+        self.image_topic = _topic_name(self.sub, topic)
         self.create_timer(STATS_PERIOD_S, self._log_stats)
 
         clf = self.pipeline.classifier
@@ -284,8 +308,9 @@ class FaceMaskNode(Node):
             f"{clf.device}), detector {p['detector']} (face_confidence "
             f"{p['face_confidence']}, min_face_size {p['min_face_size']}), input "
             f"{self.image_topic} ({msg_type.__name__}, {p['reliability']}, keep last 1), "
-            f"output {self.det_pub.topic_name}"
-            + (f" and {self.annotated_pub.topic_name}" if self.publish_annotated else ""))
+            f"output {_topic_name(self.det_pub, DETECTIONS_TOPIC)}"
+            + (f" and {_topic_name(self.annotated_pub, ANNOTATED_TOPIC)}"
+               if self.publish_annotated else ""))
 
     def _warm_up(self):
         """Run both models once so that the first real frame is not slow."""
@@ -375,7 +400,8 @@ def usage():
     lines = [f"usage: {NODE_NAME} [--ros-args -p NAME:=VALUE ... | --params-file FILE]",
              "", "parameters:"]
     for spec in PARAMETERS:
-        default = spec.default if spec.default != "" else "''"
+        default = (str(spec.default).lower() if isinstance(spec.default, bool)
+                   else spec.default if spec.default != "" else "''")
         limits = (f" ({'|'.join(spec.choices)})" if spec.choices else
                   f" [{spec.range[0]}, {spec.range[1]}]" if spec.range else "")
         lines.append(f"  {spec.name} ({spec.type_name}, default {default}){limits}: "

@@ -22,9 +22,9 @@ from .checkpoint import ModelError, default_model_path
 from .classifier import MaskClassifier
 from .crops import crop_face
 from .data import IMAGE_EXTENSIONS
-from .faces import DETECTOR_KINDS, FaceModelError
-from .pipeline import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
-                       FaceMaskPipeline, results_from_probs)
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                    DETECTOR_KINDS, FaceModelError)
+from .pipeline import FaceMaskPipeline, results_from_probs
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 

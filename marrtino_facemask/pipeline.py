@@ -5,12 +5,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import MaskClassifier
-from .faces import make_face_detector
-
-# The node's defaults (config/detector.yaml holds the same values); the offline tools use them.
-DEFAULT_DETECTOR = "dnn"
-DEFAULT_FACE_CONFIDENCE = 0.5
-DEFAULT_MIN_FACE_SIZE = 24
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                    make_face_detector)
 
 
 @dataclass

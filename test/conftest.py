@@ -65,9 +65,11 @@ def tiny_checkpoint(tmp_path_factory):
     import torch
 
     from marrtino_facemask.checkpoint import build_model, save_checkpoint
-    torch.manual_seed(0)
+    with torch.random.fork_rng():      # leave the global RNG to the other tests
+        torch.manual_seed(0)
+        model = build_model()
     path = tmp_path_factory.mktemp("model") / "tiny_resnet18.pt"
-    save_checkpoint(str(path), build_model(), meta={"note": "untrained, for tests"})
+    save_checkpoint(str(path), model, meta={"note": "untrained, for tests"})
     return str(path)
 
 

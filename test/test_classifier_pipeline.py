@@ -18,11 +18,8 @@ ASTRONAUT_FACE = (179, 57, 272, 178)
 
 
 @pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("clf") / "tiny.pt"
-    save_checkpoint(str(path), build_model(), meta={"note": "untrained"})
-    return str(path)
+def tiny_ckpt(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +28,8 @@ def clf(tiny_ckpt):
 
 
 @pytest.fixture(scope="module")
-def astro():
-    from skimage import data
-    return np.ascontiguousarray(data.astronaut()[..., ::-1])
+def astro(astronaut_bgr):
+    return astronaut_bgr
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,75 @@
+"""Startup errors: one clear line on stderr, no traceback, a non-zero exit, quickly."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("vision_msgs.msg")
+
+MODEL_ERRORS = {
+    # name: (file content or None for a missing file, words the error line must contain)
+    "missing model": (None, ["model_path", "not found"]),
+    "corrupt model": (b"\x00garbage, not a torch checkpoint" * 100, ["model_path", "corrupt"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_ERRORS))
+def test_model_errors_exit_1(start_node, tmp_path, case):
+    content, words = MODEL_ERRORS[case]
+    path = tmp_path / "model.pt"
+    if content is not None:
+        path.write_bytes(content)
+    t0 = time.monotonic()
+    node = start_node("-p", f"model_path:={path}")
+    code = node.wait_exit(timeout=60)
+    assert code == 1, node.describe()
+    lines = node.stderr_lines()
+    assert len(lines) == 1 and "[ERROR]" in lines[0], node.describe()
+    assert str(path) in lines[0]
+    for word in words:
+        assert word in lines[0], node.describe()
+    print(f"\n{case}: exit {code} after {time.monotonic() - t0:.1f} s: {lines[0]}")
+
+
+BAD_PARAMETERS = {
+    "detector:=foo": ["detector:='foo'", "dnn", "haar"],
+    "face_confidence:=2.0": ["face_confidence:=2.0", "[0.0, 1.0]"],
+    "face_confidence:=1": ["face_confidence:=1", "double"],
+    "min_face_size:=0": ["min_face_size:=0", "[1, 4096]"],
+    "reliability:=fast": ["reliability:='fast'", "best_effort"],
+    "device:=gpu": ["device:='gpu'", "cpu"],
+}
+
+
+@pytest.mark.parametrize("arg", sorted(BAD_PARAMETERS))
+def test_bad_parameters_exit_2(start_node, tiny_checkpoint, arg):
+    t0 = time.monotonic()
+    node = start_node("-p", f"model_path:={tiny_checkpoint}", "-p", arg)
+    code = node.wait_exit(timeout=30)
+    assert code == 2, node.describe()
+    lines = node.stderr_lines()
+    assert len(lines) == 1 and "[ERROR]" in lines[0], node.describe()
+    for word in BAD_PARAMETERS[arg]:
+        assert word in lines[0], node.describe()
+    assert time.monotonic() - t0 < 15
+
+
+def test_arguments_without_ros_args_are_refused():
+    proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "node", "--detector=haar"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "--ros-args" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_lists_the_parameters():
+    proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "node", "--help"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0
+    for name in ("image_topic", "compressed", "reliability", "detector", "face_confidence",
+                 "min_face_size", "model_path", "device", "publish_annotated",
+                 "face_model_dir"):
+        assert name in proc.stdout

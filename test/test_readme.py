@@ -1,0 +1,77 @@
+"""The README stays true: its commands are the ones CI runs, its tables match the code."""
+
+import json
+import os
+import re
+
+from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC, PARAMETERS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_COMMAND = "./scripts/env.sh python -m pytest"
+DEMO_COMMAND = "./scripts/env.sh python -m marrtino_facemask demo"
+
+
+def _read(name):
+    with open(os.path.join(REPO, name)) as f:
+        return f.read()
+
+
+def _table_rows(text, header_start):
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(header_start))
+    rows = []
+    for ln in lines[start + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append([c.strip() for c in ln.strip().strip("|").split("|")])
+    return rows
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = _read("README.md")
+    assert TEST_COMMAND in readme and DEMO_COMMAND in readme
+    ci = [ln.strip() for ln in _read(".ci/run").splitlines()
+          if ln.strip() and not ln.lstrip().startswith("#")]
+    assert ci[-1] == f"exec {TEST_COMMAND}"
+
+
+def test_the_quick_start_has_exactly_the_two_commands():
+    readme = _read("README.md")
+    section = readme.split("## Try it here", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    commands = [ln.split("#", 1)[0].strip() for ln in block.strip().splitlines()]
+    assert commands == [DEMO_COMMAND, TEST_COMMAND]
+
+
+def test_parameter_table_matches_the_node():
+    rows = _table_rows(_read("README.md"), "| name | type | default |")
+    assert [r[0].strip("`") for r in rows] == [p.name for p in PARAMETERS]
+    for row, spec in zip(rows, PARAMETERS):
+        assert row[1] == spec.type_name
+        default = row[2].strip("`")
+        expected = "''" if spec.default == "" else (str(spec.default).lower()
+                                                     if isinstance(spec.default, bool)
+                                                     else str(spec.default))
+        assert default == expected, spec.name
+        for choice in spec.choices:
+            assert f"`{choice}`" in row[3]
+
+
+def test_topics_in_the_readme_are_the_node_topics():
+    readme = _read("README.md")
+    assert f"`{DETECTIONS_TOPIC}`" in readme and f"`{ANNOTATED_TOPIC}`" in readme
+
+
+def test_accuracy_section_quotes_the_model_card_metrics():
+    with open(os.path.join(REPO, "models", "metrics.json")) as f:
+        metrics = json.load(f)
+    section = _read("README.md").split("## Accuracy", 1)[1].split("\n## ", 1)[0]
+    card = _read(os.path.join("models", "MODEL_CARD.md"))
+    for text in (section, card):
+        assert f"{metrics['accuracy']:.3f}" in text
+        assert f"{metrics['macro_recall']:.3f}" in text
+        assert f"{metrics['macro_f1']:.3f}" in text
+        for name, c in metrics["per_class"].items():
+            row = next(ln for ln in text.splitlines() if ln.startswith(f"| `{name}`"))
+            assert re.search(rf"\b{c['support']}\b", row)
+            assert f"{c['recall']:.3f}" in row and f"{c['precision']:.3f}" in row

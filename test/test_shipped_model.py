@@ -1,0 +1,58 @@
+"""The shipped model in models/: it loads safely, it is the node's default, it classifies a
+real unmasked face, and `evaluate` on its own validation split reproduces the model card.
+
+The last check needs the face_mask_scenes dataset: ../shared/data/face_mask_scenes, or the
+folder named by $FACE_MASK_SCENES. It is skipped when the dataset is absent.
+"""
+
+import json
+import os
+
+import pytest
+import torch
+
+from marrtino_facemask import evaluate
+from marrtino_facemask.checkpoint import DEFAULT_MODEL_NAME, FORMAT, REPO_MODELS_DIR, default_model_path
+from marrtino_facemask.labels import CLASS_NAMES
+from marrtino_facemask.pipeline import FaceMaskPipeline
+
+SHIPPED = os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
+CARD_METRICS = os.path.join(REPO_MODELS_DIR, "metrics.json")
+DATASET = os.environ.get("FACE_MASK_SCENES", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
+    "face_mask_scenes"))
+
+
+def test_shipped_model_is_the_default_and_loads_without_pickled_code():
+    assert os.path.samefile(default_model_path(), SHIPPED)
+    ckpt = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    assert ckpt["format"] == FORMAT and ckpt["class_names"] == list(CLASS_NAMES)
+    assert ckpt["meta"]["args"]["pretrained"] is None  # trained from scratch here
+    assert os.path.getsize(SHIPPED) < 30 * 1024 * 1024
+
+
+def test_shipped_model_sees_the_astronaut_without_a_mask(astronaut_bgr):
+    results = FaceMaskPipeline.create(SHIPPED)(astronaut_bgr)
+    assert len(results) == 1
+    assert results[0].label == "without_mask" and results[0].score > 0.5
+
+
+@pytest.mark.skipif(not os.path.isdir(DATASET), reason=f"dataset not found at {DATASET} "
+                    "(set FACE_MASK_SCENES to the face_mask_scenes folder)")
+def test_evaluate_reproduces_the_model_card(tmp_path):
+    with open(CARD_METRICS) as f:
+        card = json.load(f)
+    out = str(tmp_path / "eval")
+    assert evaluate.main(["--model", SHIPPED, "--data", DATASET, "--subset", "val",
+                          "--out", out]) == 0
+    with open(os.path.join(out, "metrics.json")) as f:
+        now = json.load(f)
+    assert now["num_samples"] == card["num_samples"]
+    assert now["confusion_matrix"] == card["confusion_matrix"]
+    assert now["accuracy"] == pytest.approx(card["accuracy"])
+    assert now["macro_recall"] == pytest.approx(card["macro_recall"])
+    assert (now["end_to_end"]["detector_recall_by_face_size"]
+            == card["end_to_end"]["detector_recall_by_face_size"])
+    # the targets of the model card, on faces >= 24 px of our own validation split
+    assert now["min_face"] == 24
+    assert now["accuracy"] >= 0.95 and now["macro_recall"] >= 0.85
