@@ -31,7 +31,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         (share, ['package.xml']),
         (os.path.join(share, 'launch'), files('launch/*.launch.py')),
-        (os.path.join(share, 'config'), files('config/*.yaml') + files('config/*.rviz')),
+        (os.path.join(share, 'config'), files('config/*.yaml') + files('config/*.rviz')
+         + files('config/*.xml')),
     ] + tree('models'),
     install_requires=['setuptools'],
     zip_safe=True,

@@ -8,7 +8,8 @@
 # Works from any directory. Sets PATH (venv first), VIRTUAL_ENV, PYTHONPATH (vendored
 # vision_msgs, if built, and the repo root), LD_LIBRARY_PATH, AMENT_PREFIX_PATH,
 # RMW_IMPLEMENTATION=rmw_fastrtps_cpp and, unless already set,
-# ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST. The venv is $MARRTINO_VENV (default <repo>/.venv).
+# ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and FASTDDS_DEFAULT_PROFILES_FILE (the Fast DDS
+# profile config/fastdds_large_frames.xml). The venv is $MARRTINO_VENV (default <repo>/.venv).
 
 _marrtino_env() {
     local repo venv ws sp d ld="" pp
@@ -51,6 +52,11 @@ _marrtino_env() {
     export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
     # Keep DDS discovery on this machine unless the caller asked for something else.
     export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+    # Raw 640x480 frames through a 32 MB shared-memory segment, unless the caller chose a
+    # profile (FASTRTPS_... is Humble's name; these Kilted wheels warn when it is set).
+    if [[ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}${FASTRTPS_DEFAULT_PROFILES_FILE:-}" ]]; then
+        export FASTDDS_DEFAULT_PROFILES_FILE="$repo/config/fastdds_large_frames.xml"
+    fi
     unset -f _marrtino_prepend
 }
 

@@ -107,7 +107,7 @@ def test_classifier_attributes(clf):
     assert clf.margin == pytest.approx(0.15)
     assert clf.device == torch.device("cpu")
     assert not clf.model.training
-    assert clf.meta == {"note": "untrained"}
+    assert clf.meta == {"note": "untrained, for tests"}
 
 
 def test_predict_gives_probabilities(clf):

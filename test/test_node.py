@@ -50,7 +50,7 @@ def same_header(a, b):
                                                           b.frame_id)
 
 
-def check_face_detection(det_array, header, face_box):
+def check_face_detection(det_array, header, face_box, min_iou=0.8):
     """Exactly the input header, one detection on the face, 3 sorted hypotheses."""
     assert same_header(det_array.header, header)
     assert len(det_array.detections) == 1, det_array
@@ -60,7 +60,7 @@ def check_face_detection(det_array, header, face_box):
     w, h = det.bbox.size_x, det.bbox.size_y
     x0, y0, x1, y1 = face_box
     assert x0 <= cx <= x1 and y0 <= cy <= y1, (cx, cy, face_box)
-    assert iou((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), face_box) > 0.8
+    assert iou((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), face_box) > min_iou
     ids = [r.hypothesis.class_id for r in det.results]
     scores = [r.hypothesis.score for r in det.results]
     assert sorted(ids) == sorted(CLASS_NAMES)
@@ -149,10 +149,45 @@ def test_reliable_publisher_and_reliable_node(ros, node, astronaut_bgr, face_box
     pub = ros.publisher(Image, IMAGE_TOPIC, reliability="reliable")
     dets = ros.collector(Detection2DArray, DETECTIONS)
     ros.wait_ready(node, pub)
+    small = cv2.resize(astronaut_bgr, (256, 256), interpolation=cv2.INTER_AREA)
     for _ in range(3):
-        msg = ros.image_msg(astronaut_bgr, "bgr8")
+        msg = ros.image_msg(small, "bgr8")
         (det_array,) = ros.request(pub, msg, [dets], node)
-        check_face_detection(det_array, msg.header, face_box)
+        check_face_detection(det_array, msg.header, [v / 2 for v in face_box], min_iou=0.7)
+
+
+def round_trips(ros, pub, dets, frame, count):
+    """Publish ``count`` single frames one after the other; return their answer latencies."""
+    latencies = []
+    for _ in range(count):
+        msg = ros.image_msg(frame)
+        t0 = time.monotonic()
+        pub.publish(msg)
+        assert ros.spin_until(lambda: dets.find(msg.header.stamp)[0] is not None, 1.0), \
+            "no answer within 1 s"
+        latencies.append(dets.find(msg.header.stamp)[1] - t0)
+    return latencies
+
+
+# Small frames keep the burst fast to publish; 640x480 frames are covered by the latency
+# test here and by test_dds_large_frames.py.
+SMALL = (320, 240)
+
+
+def test_latency_under_one_second(ros, node, astronaut_bgr):
+    """A camera-sized raw frame (640x480 bgr8, 921 kB: more than Fast DDS's default 512 kB
+    shared-memory segment) needs the environment's Fast DDS profile (scripts/env.sh,
+    config/fastdds_large_frames.xml); without it some answers take 1-3 s."""
+    size = (640, 480)
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    frame = cv2.resize(astronaut_bgr, size)
+    ros.request(pub, ros.image_msg(frame), [dets], node)        # warm-up
+    latencies = round_trips(ros, pub, dets, frame, 5)
+    print(f"\nlatency {size[0]}x{size[1]} bgr8: "
+          f"{', '.join(f'{1000 * t:.0f} ms' for t in latencies)}")
+    assert max(latencies) < 1.0
 
 
 def test_only_the_newest_frame_is_processed(ros, node, astronaut_bgr):
@@ -160,8 +195,10 @@ def test_only_the_newest_frame_is_processed(ros, node, astronaut_bgr):
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
     ros.wait_ready(node, pub)
-    frame = cv2.resize(astronaut_bgr, (640, 480))
+    frame = cv2.resize(astronaut_bgr, SMALL)
     ros.request(pub, ros.image_msg(frame), [dets], node)       # warm and matched both ways
+    round_trip = min(round_trips(ros, pub, dets, frame, 3))     # >= one frame's processing
+    ros.spin(0.2)
     dets.clear()
     msg = ros.image_msg(frame, "bgr8", frame_id="burst")
     stamps = []
@@ -177,27 +214,25 @@ def test_only_the_newest_frame_is_processed(ros, node, astronaut_bgr):
     ros.spin(0.5)                                               # anything still in flight
     answered = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in dets.msgs
                 if m.header.frame_id == "burst"]
+    print(f"\nburst of {burst} frames in {1000 * burst_s:.0f} ms: {len(answered)} processed, "
+          f"last answered {1000 * (dets.find(last)[1] - t0):.0f} ms after the burst began "
+          f"(single round trip {1000 * round_trip:.0f} ms)")
     assert all(s in stamps for s in answered)
     assert answered == sorted(set(answered)), "answers out of order or repeated"
-    assert answered[-1] == stamps[-1]
+    assert answered[-1] == stamps[-1], "the newest frame was not the last one processed"
     assert len(answered) < burst, f"all {burst} frames were processed: they were queued"
-    print(f"\nburst of {burst} frames in {1000 * burst_s:.0f} ms: {len(answered)} processed, "
-          f"last answered {1000 * (dets.find(last)[1] - t0):.0f} ms after the burst began")
+    # Keep-last-1: one frame is taken at each processing start, so at most
+    # 2 + burst_s / processing_time frames get answered (+1 for timing slack). Processing
+    # takes at least about half a round trip. A queue of 4 or more frames fails this.
+    bound = 3 + int(burst_s / (0.5 * round_trip))
+    assert len(answered) <= bound, f"{len(answered)} of {burst} processed: frames queued"
 
 
-def test_latency_under_one_second(ros, node, astronaut_bgr):
-    pub = ros.publisher(Image, IMAGE_TOPIC)
-    dets = ros.collector(Detection2DArray, DETECTIONS)
-    ros.wait_ready(node, pub)
-    frame = cv2.resize(astronaut_bgr, (640, 480))
-    ros.request(pub, ros.image_msg(frame), [dets], node)        # warm-up
-    latencies = []
-    for _ in range(5):
-        msg = ros.image_msg(frame)
-        t0 = time.monotonic()
-        pub.publish(msg)
-        assert ros.spin_until(lambda: dets.find(msg.header.stamp)[0] is not None, 1.0, node), \
-            "no answer within 1 s"
-        latencies.append(dets.find(msg.header.stamp)[1] - t0)
-    print(f"\nlatency 640x480 bgr8: {', '.join(f'{1000 * t:.0f} ms' for t in latencies)}")
-    assert max(latencies) < 1.0
+def test_periodic_stats_line(node, ros):
+    """About every 10 s: frames processed, fps and mean processing time (this module has
+    been running for about that long when it gets here)."""
+    line = node.wait_for_stderr(
+        r"INFO.*\] \[facemask_detector\]: (\d+) frames in [\d.]+ s \([\d.]+ fps\), processing "
+        r"mean [\d.]+ ms.*", timeout=15, spin=ros.spin)
+    assert int(line.group(1)) > 0
+    assert "\n" not in line.group(0)
