@@ -141,7 +141,7 @@ def _tensorboard(out):
         return None
 
 
-def train(args):
+def train(args, command=None):
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -193,8 +193,7 @@ def train(args):
         def tqdm(x, **_):
             return x
 
-    meta = {"command": "python -m marrtino_facemask train " + " ".join(sys.argv[2:] if
-                                                                        sys.argv[1:2] == ["train"] else []),
+    meta = {"command": command or "",
             "args": vars(args), "dataset_layout": layout,
             "train_faces": len(train_samples), "val_faces": len(val_samples),
             "device": str(device), "torch": str(torch.__version__),
@@ -275,9 +274,10 @@ def train(args):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
     try:
-        train(args)
+        train(args, command=" ".join(["python -m marrtino_facemask train", *argv]))
     except (DatasetError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -53,6 +53,8 @@ def test_checkpoint_is_safe_and_complete(voc_run):
     assert ckpt["state_dict"]["fc.weight"].shape == (3, 512)
     meta = ckpt["meta"]
     assert meta["epoch"] in (1, 2) and "val_macro_f1" in meta and meta["train_faces"] > 0
+    assert meta["command"].startswith("python -m marrtino_facemask train --data ")
+    assert "--seed 3" in meta["command"]
 
 
 def test_split_is_by_photo_and_reproducible(voc_run, tmp_path):
