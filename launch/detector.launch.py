@@ -28,7 +28,8 @@ def generate_launch_description():
             description='YAML file with the detector node parameters'),
         DeclareLaunchArgument(
             'image_topic', default_value='/camera/image_raw',
-            description='sensor_msgs/Image topic to run detection on'),
+            description='camera topic: remaps the default /camera/image_raw (and its '
+                        '/compressed), so an image_topic set in params_file still applies'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace for the detector node'),
@@ -40,7 +41,9 @@ def generate_launch_description():
             executable='facemask_detector',
             name='facemask_detector',
             namespace=namespace,
-            parameters=[params_file, {'image_topic': image_topic}],
+            parameters=[params_file],
+            remappings=[('/camera/image_raw', image_topic),
+                        ('/camera/image_raw/compressed', [image_topic, '/compressed'])],
             output='screen',
             emulate_tty=True,
         ),
@@ -48,7 +51,10 @@ def generate_launch_description():
             package='rviz2',
             executable='rviz2',
             name='rviz2',
+            namespace=namespace,
             arguments=['-d', rviz_config],
+            # the config shows /facemask/image_annotated: follow the detector's namespace
+            remappings=[('/facemask/image_annotated', 'facemask/image_annotated')],
             output='screen',
             condition=IfCondition(rviz),
         ),

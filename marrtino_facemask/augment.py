@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from .crops import crop_face
+from .crops import crop_face, whole_box
 
 
 def jitter_box(box, rng, scale=(0.85, 1.2), shift=0.1):
@@ -44,7 +44,5 @@ def photometric(crop, rng):
 
 
 def augmented_crop(image, box, size, margin, rng):
-    if box is None:
-        h, w = image.shape[:2]
-        box = (0, 0, w, h)
+    box = whole_box(image) if box is None else box
     return photometric(crop_face(image, jitter_box(box, rng), size, margin), rng)

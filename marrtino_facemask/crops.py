@@ -11,6 +11,11 @@ import numpy as np
 DEFAULT_MARGIN = 0.15
 
 
+def whole_box(image):
+    """The box of the whole image: how a face crop on its own (box None) is cut."""
+    return (0, 0, image.shape[1], image.shape[0])
+
+
 def square_box(box, margin=DEFAULT_MARGIN):
     """Return the square (x0, y0, x1, y1) integer box that a face crop is cut from.
 

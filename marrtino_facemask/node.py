@@ -25,8 +25,8 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.expand_topic_name import expand_topic_name
 from rclpy.node import Node
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_policy_name_from_kind)
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile,
+                       ReliabilityPolicy, qos_policy_name_from_kind)
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
@@ -324,7 +324,7 @@ class FaceMaskNode(Node):
             policy = qos_policy_name_from_kind(info.last_policy_kind)
         except Exception:  # noqa: BLE001 - unknown kind number
             policy = str(info.last_policy_kind)
-        if policy == "RELIABILITY" and self.reliable:
+        if int(info.last_policy_kind) == int(QoSPolicyKind.RELIABILITY) and self.reliable:
             text = (f"a best-effort publisher on {self.image_topic} does not match this "
                     "reliable subscription, so its frames are NOT received: restart with "
                     "reliability:=best_effort")

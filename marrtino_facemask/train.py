@@ -20,8 +20,8 @@ from torch import nn
 from .augment import augmented_crop
 from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, build_model,
                          save_checkpoint, stored_state)
-from .classifier import resolve_device, to_tensor_batch
-from .crops import DEFAULT_MARGIN, crop_face
+from .classifier import DEVICES, resolve_device, to_tensor_batch
+from .crops import DEFAULT_MARGIN, crop_face, whole_box
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, save_split,
                    split_groups)
 from .labels import CLASS_NAMES
@@ -54,7 +54,7 @@ def parse_args(argv):
     p.add_argument("--pretrained", default=None,
                    help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
                         "torchvision's weights (needs a network); default: from scratch")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -82,7 +82,7 @@ def collate(mean, std):
 
 def plain_crops(samples, images, size, margin):
     """Validation crops, cut exactly as the node cuts them."""
-    return [crop_face(images[s.image], s.box or (0, 0, *images[s.image].shape[1::-1]), size, margin)
+    return [crop_face(images[s.image], s.box or whole_box(images[s.image]), size, margin)
             for s in samples]
 
 
@@ -228,7 +228,8 @@ def train(args, command=None):
         stored.load_state_dict(stored_state(model))
         probs = predict(stored, val_crops, mean, std, device)
         pred = probs.argmax(1)
-        val_loss = nn.functional.nll_loss(torch.log(probs.clamp_min(1e-8)), val_labels).item()
+        val_loss = nn.functional.nll_loss(torch.log(probs[val_big].clamp_min(1e-8)),
+                                          val_labels[val_big]).item()
         big = classification_report(confusion_matrix(val_labels[val_big], pred[val_big],
                                                      len(CLASS_NAMES)), CLASS_NAMES)
         every = classification_report(confusion_matrix(val_labels, pred, len(CLASS_NAMES)), CLASS_NAMES)
@@ -278,7 +279,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train(args, command=" ".join(["python -m marrtino_facemask train", *argv]))
-    except (DatasetError, ValueError, FileNotFoundError) as exc:
+    except (DatasetError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -143,7 +143,8 @@ def test_package_manifest_matches_setup():
     assert root.findtext('license') == 'Apache-2.0'
     exec_deps = {e.text for e in root.findall('exec_depend')}
     for dep in ('rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'python3-numpy',
-                'python3-opencv', 'python3-yaml', 'launch', 'launch_ros'):
+                'python3-opencv', 'rcl_interfaces', 'ament_index_python', 'launch',
+                'launch_ros'):
         assert dep in exec_deps, dep
     assert (REPO / 'resource' / PKG).is_file()
     setup_cfg = (REPO / 'setup.cfg').read_text()

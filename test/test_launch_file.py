@@ -128,10 +128,15 @@ def test_node_parameters_use_params_file_and_image_topic(tree, aliases):
     assert isinstance(params, ast.List), ast.dump(params)
     items = [_resolve(e, aliases) for e in params.elts]
     assert any(_launch_config_name(e, aliases) == 'params_file' for e in items)
-    dicts = [e for e in items if isinstance(e, ast.Dict)]
-    overrides = {_const(k): _launch_config_name(v, aliases)
-                 for d in dicts for k, v in zip(d.keys, d.values)}
-    assert overrides.get('image_topic') == 'image_topic', overrides
+    # image_topic remaps the default topic (raw and compressed) instead of overriding the
+    # parameter, so that an image_topic set in a user's params_file is not silently replaced
+    remaps = _resolve(_kw(node, 'remappings'), aliases)
+    pairs = {_const(t.elts[0]): _resolve(t.elts[1], aliases) for t in remaps.elts}
+    assert _launch_config_name(pairs['/camera/image_raw'], aliases) == 'image_topic'
+    compressed = pairs['/camera/image_raw/compressed']
+    assert isinstance(compressed, ast.List)
+    assert _launch_config_name(compressed.elts[0], aliases) == 'image_topic'
+    assert _const(compressed.elts[1]) == '/compressed'
     assert _launch_config_name(_kw(node, 'namespace'), aliases) == 'namespace'
 
 

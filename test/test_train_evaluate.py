@@ -224,3 +224,25 @@ def test_evaluate_recomputes_the_training_split_from_the_checkpoint(voc_run, tmp
         b = json.load(f)
     assert a["num_samples"] == b["num_samples"] > 0
     assert a["confusion_matrix"] == b["confusion_matrix"]
+
+
+def test_annotated_images_of_same_named_files_do_not_overwrite(voc_run, tmp_path):
+    _, out = voc_run
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "x.jpg"), astronaut_bgr())
+    cv2.imwrite(str(tmp_path / "a" / "x.png"), astronaut_bgr())
+    ann = tmp_path / "ann"
+    assert offline.main_detect([str(tmp_path / "a"), str(tmp_path / "b"), "--jsonl",
+                                str(tmp_path / "o.jsonl"), "--annotate", str(ann),
+                                "--model", os.path.join(out, "best.pt")]) == 0
+    assert len(os.listdir(ann)) == 3
+
+
+def test_unwritable_output_is_one_clear_line(voc_run, tmp_path, capsys):
+    _, out = voc_run
+    code = offline.main_detect([str(tmp_path), "--jsonl", str(tmp_path / "no" / "dir" / "o.jsonl"),
+                                "--model", os.path.join(out, "best.pt")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:")
