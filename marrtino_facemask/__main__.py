@@ -6,6 +6,8 @@ import sys
 COMMANDS = {
     "node": ("marrtino_facemask.node", "run the ROS 2 node facemask_detector"),
     "train": ("marrtino_facemask.train", "train the ResNet18 mask classifier"),
+    "train-detector": ("marrtino_facemask.detector_train",
+                       "fine-tune the CenterFace face detector on VOC face boxes"),
     "evaluate": ("marrtino_facemask.evaluate", "evaluate a checkpoint on a dataset or saved split"),
     "detect": ("marrtino_facemask.offline", "detect and classify faces in images, folders, videos"),
     "classify": ("marrtino_facemask.offline", "classify images that are face crops"),
@@ -15,7 +17,7 @@ COMMANDS = {
 
 def usage():
     lines = ["usage: python -m marrtino_facemask COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<15} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -29,7 +31,7 @@ def main(argv=None):
         print(f"error: unknown command '{name}'\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    entry = getattr(module, f"main_{name}", None) or module.main
+    entry = getattr(module, f"main_{name.replace('-', '_')}", None) or module.main
     return entry(rest)
 
 

@@ -43,6 +43,6 @@ def photometric(crop, rng):
     return np.ascontiguousarray(crop)
 
 
-def augmented_crop(image, box, size, margin, rng):
+def augmented_crop(image, box, size, margin, rng, scale=(0.85, 1.2), shift=0.1):
     box = whole_box(image) if box is None else box
-    return photometric(crop_face(image, jitter_box(box, rng), size, margin), rng)
+    return photometric(crop_face(image, jitter_box(box, rng, scale, shift), size, margin), rng)

@@ -13,14 +13,13 @@ import torchvision
 
 from .crops import DEFAULT_MARGIN
 from .labels import CLASS_NAMES
+from .paths import REPO_MODELS_DIR, models_dir
 
 FORMAT = "marrtino_facemask.resnet18"
 FORMAT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_INPUT_SIZE = 96
-REPO_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               "models")
 DEFAULT_MODEL_NAME = "facemask_resnet18.pt"
 REQUIRED_KEYS = {"class_names": list, "input_size": int, "crop_margin": float, "mean": list,
                  "std": list, "state_dict": dict}
@@ -37,15 +36,8 @@ def build_model(num_classes=len(CLASS_NAMES)):
 
 def default_model_path():
     """The shipped model: the installed package's share folder, else the source tree's."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        share = get_package_share_directory("marrtino_facemask")
-        path = os.path.join(share, "models", DEFAULT_MODEL_NAME)
-        if os.path.isfile(path):
-            return path
-    except Exception:  # noqa: BLE001 - not installed with colcon, or no ament index at all
-        pass
-    return os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
+    path = os.path.join(models_dir(), DEFAULT_MODEL_NAME)
+    return path if os.path.isfile(path) else os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
 
 
 def stored_state(model):

@@ -26,6 +26,17 @@ def to_tensor_batch(crops_bgr, mean, std):
     return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
 
 
+@torch.inference_mode()
+def predict_probs(model, crops_bgr, mean, std, device, batch_size=256):
+    """Class probabilities (N, C) of BGR crops, in batches: the one inference path of the node,
+    the offline tools, evaluation and training."""
+    model.eval()
+    out = [torch.softmax(model(to_tensor_batch(crops_bgr[i:i + batch_size], mean, std)
+                               .to(device)), dim=1).float().cpu()
+           for i in range(0, len(crops_bgr), batch_size)]
+    return torch.cat(out).numpy() if out else None
+
+
 class MaskClassifier:
     """Loads a checkpoint; :meth:`predict` turns face crops into class probabilities."""
 
@@ -44,10 +55,8 @@ class MaskClassifier:
     def crop(self, image_bgr, box):
         return crop_face(image_bgr, box, self.input_size, self.margin)
 
-    @torch.inference_mode()
     def predict(self, crops_bgr):
-        """Probabilities (N, num_classes) for N crops of ``input_size`` px, in one batch."""
+        """Probabilities (N, num_classes) for N crops of ``input_size`` px, in batches."""
         if len(crops_bgr) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        batch = to_tensor_batch(crops_bgr, self.mean, self.std).to(self.device)
-        return torch.softmax(self.model(batch), dim=1).float().cpu().numpy()
+        return predict_probs(self.model, crops_bgr, self.mean, self.std, self.device)

@@ -37,6 +37,12 @@ class FaceSample:
             return min(image_shape[:2]) if image_shape is not None else 10 ** 9
         return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
+    def max_side(self, image_shape=None):
+        """The face's size as the evaluation bins it: the longer side of its box."""
+        if self.box is None:
+            return max(image_shape[:2]) if image_shape is not None else 10 ** 9
+        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
 
 def list_images(folder):
     out = []

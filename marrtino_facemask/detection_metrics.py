@@ -1,0 +1,116 @@
+"""Detection metrics on labelled face boxes: IoU, one-to-one matching, recall, VOC AP.
+
+Boxes are (x_min, y_min, x_max, y_max) in pixels. A face's size is the longer side of its
+labelled box.
+"""
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+# Size bins of the recall tables (px, longer side of the labelled box).
+SIZE_EDGES = (0, 16, 24, 48, 96)
+
+
+def size_bin(side):
+    """The name of the size bin of a face whose longer side is ``side`` px."""
+    for lo, hi in zip(SIZE_EDGES, SIZE_EDGES[1:]):
+        if side < hi:
+            return f"<{hi}" if lo == 0 else f"{lo}-{hi}"
+    return f">={SIZE_EDGES[-1]}"
+
+
+SIZE_BINS = tuple(size_bin(e) for e in SIZE_EDGES)
+
+
+def box_side(box):
+    """The longer side of a box, in px."""
+    return max(box[2] - box[0], box[3] - box[1])
+
+
+def iou_matrix(a, b):
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def match_boxes(gt_boxes, det_boxes, threshold):
+    """One-to-one matching of labelled to detected boxes that maximises the summed IoU
+    (scipy's Hungarian solver), keeping pairs with IoU >= ``threshold``: {gt index: det index}."""
+    if len(gt_boxes) == 0 or len(det_boxes) == 0:
+        return {}
+    ious = iou_matrix(gt_boxes, det_boxes)
+    rows, cols = linear_sum_assignment(np.where(ious >= threshold, ious, 0.0), maximize=True)
+    return {int(r): int(c) for r, c in zip(rows, cols) if ious[r, c] >= threshold}
+
+
+def voc_average_precision(scores, is_true_positive, num_labelled):
+    """PASCAL VOC average precision with all-point interpolation (VOC 2010 and later).
+
+    Neither torchmetrics nor pycocotools computes this variant: both use COCO's 101 recall
+    points. The area under the monotone precision envelope is a few lines, so it is here.
+    """
+    if num_labelled == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    tp = np.asarray(is_true_positive, np.float64)[order]
+    if tp.size == 0:
+        return 0.0
+    cum_tp = np.cumsum(tp)
+    recall = cum_tp / num_labelled
+    precision = cum_tp / np.arange(1, tp.size + 1)
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the monotone envelope
+    steps = np.nonzero(recall[1:] != recall[:-1])[0]
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def voc_true_positives(images, iou_threshold=0.5):
+    """The VOC protocol: detections, highest score first, each take the unclaimed labelled box
+    they overlap most; a detection whose best box is taken or overlaps < ``iou_threshold``
+    is a false positive.
+
+    ``images`` is a list of (labelled boxes (N, 4), detected boxes (M, 4), scores (M,)).
+    Returns (scores, is_true_positive, number of labelled boxes) over all images.
+    """
+    all_scores, all_tp, num_labelled = [], [], 0
+    for gt, det, scores in images:
+        num_labelled += len(gt)
+        det, scores = np.asarray(det, np.float64).reshape(-1, 4), np.asarray(scores, np.float64)
+        tp = np.zeros(len(det), bool)
+        if len(gt) and len(det):
+            ious = iou_matrix(det, gt)
+            claimed = np.zeros(len(gt), bool)
+            for i in np.argsort(-scores, kind="stable"):
+                j = int(np.argmax(ious[i]))
+                if ious[i, j] >= iou_threshold and not claimed[j]:
+                    claimed[j] = tp[i] = True
+        all_scores.append(scores)
+        all_tp.append(tp)
+    return (np.concatenate(all_scores) if all_scores else np.zeros(0),
+            np.concatenate(all_tp) if all_tp else np.zeros(0, bool), num_labelled)
+
+
+def average_precision(images, iou_threshold=0.5):
+    """VOC AP of one class over ``images`` (see :func:`voc_true_positives`)."""
+    return voc_average_precision(*voc_true_positives(images, iou_threshold))
+
+
+def recall_table(faces, found):
+    """Recall by size bin and overall. ``faces`` are (box, label) pairs, ``found`` booleans."""
+    table = {}
+    for name in SIZE_BINS:
+        hits = [f for (box, _), f in zip(faces, found) if size_bin(box_side(box)) == name]
+        if hits:
+            table[name] = {"faces": len(hits), "found": int(sum(hits)),
+                           "recall": sum(hits) / len(hits)}
+    table["all"] = {"faces": len(faces), "found": int(sum(found)),
+                    "recall": sum(found) / len(faces) if faces else 0.0}
+    return table
