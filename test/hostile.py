@@ -106,7 +106,9 @@ class Fuzzer:
         self.others = other_format_frames(small)
         self.bombs = [("jpeg", jpeg_bomb()), ("jpeg", jpeg_bomb(20000, 20000)),
                       ("png", png_bomb()), ("png", png_bomb(30000, 30000, rows=10, gray=False)),
-                      ("jpeg", jpeg_bomb(4097, 4096)), ("", jpeg_bomb(32767, 32767))]
+                      ("jpeg", jpeg_bomb(4097, 4096)), ("", jpeg_bomb(32767, 32767)),
+                      # exactly at the default limit: decoded (about 0.1-0.2 s, +100 MB)
+                      ("jpeg", jpeg_bomb(4096, 4096)), ("png", png_bomb(4096, 4096, gray=False))]
 
     def frame_id(self):
         r = self.rng.random()
