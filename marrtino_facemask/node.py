@@ -357,7 +357,11 @@ class FaceMaskNode(Node):
         else:
             text = (f"a publisher on {self.image_topic} offers incompatible QoS (policy "
                     f"{field(policy)}), so its frames are NOT received")
-        self._warning(text, throttle_duration_sec=WARN_THROTTLE_S)
+        # rclpy's own throttle (per call site): a storm of incompatible publishers gives one
+        # line per WARN_THROTTLE_S
+        logger = self.get_logger()
+        (getattr(logger, "warning", None) or logger.warn)(
+            text, throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_image(self, msg):
         self._process(msg, image_msg_to_bgr)
@@ -424,9 +428,9 @@ class FaceMaskNode(Node):
         self._proc_s = self._proc_max_s = 0.0
         self._window_start = now
 
-    def _warning(self, text, **kwargs):
+    def _warning(self, text):
         logger = self.get_logger()
-        (getattr(logger, "warning", None) or logger.warn)(text, **kwargs)
+        (getattr(logger, "warning", None) or logger.warn)(text)
 
 
 def subscription_error(exc, image_topic, topic, msg_type):

@@ -300,6 +300,22 @@ def test_distinct_encodings_do_not_bypass_the_throttle(ros, raw, small_bgr):
     assert 1 <= len(warnings) <= math.ceil(seconds / WARN_THROTTLE_S) + 1, warnings
 
 
+def test_incompatible_publishers_give_one_warning(ros, raw):
+    """The QoS warning goes through rclpy's throttle: a burst of best-effort publishers on
+    the reliable node's topic gives one line per WARN_THROTTLE_S."""
+    node, _, _ = raw
+    offset = len(node.stderr())
+    t0 = time.monotonic()
+    for _ in range(4):
+        ros.publisher(Image, RAW_TOPIC, reliability="best_effort", fresh=True)
+    node.wait_for_stderr(r"best-effort publisher", timeout=15, spin=ros.spin)
+    ros.spin(1.0)
+    lines = check_lines(node, offset)
+    warned = [ln for ln in lines if "best-effort publisher" in ln]
+    assert len(warned) <= math.ceil((time.monotonic() - t0) / WARN_THROTTLE_S), lines
+    assert node.alive()
+
+
 # --------------------------------------------------------------------------- the fuzz
 FUZZ_MESSAGES = 1200
 
