@@ -43,7 +43,6 @@ def cpu_seconds(pid):
 
 
 def run_case(ros, threads, busy, args, frame):
-    import rclpy  # noqa: F401
     from builtin_interfaces.msg import Time
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image

@@ -133,7 +133,8 @@ def metadata_problem(ckpt):
                 f"(got {shown(size)})")
     margin = ckpt["crop_margin"]
     if not math.isfinite(margin) or not 0.0 <= margin <= MAX_CROP_MARGIN:
-        return f"crop_margin must be a finite number in [0, {MAX_CROP_MARGIN}] (got {shown(margin)})"
+        return (f"crop_margin must be a finite number in [0, {MAX_CROP_MARGIN}] "
+                f"(got {shown(margin)})")
     if not _finite_numbers(ckpt["mean"], 3):
         return f"mean must be 3 finite numbers (got {shown(ckpt['mean'])})"
     if not _finite_numbers(ckpt["std"], 3) or min(ckpt["std"]) <= 0:

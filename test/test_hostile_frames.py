@@ -233,7 +233,8 @@ def test_fuzzed_frames_raise_only_frame_errors(astronaut_bgr, capfd):
             kinds.add(exc.kind)
             assert "\n" not in str(exc) and len(str(exc)) < 500
     assert time.perf_counter() - t0 < 30
-    assert kinds >= {"format", "too_large", "header", "decode", "encoding", "step", "data_size", "empty"}
+    assert kinds >= {"format", "too_large", "header", "decode", "encoding", "step", "data_size",
+                     "empty"}
     assert capfd.readouterr().err == ""
 
 
