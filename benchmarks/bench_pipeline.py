@@ -22,6 +22,7 @@ from marrtino_facemask.classifier import MaskClassifier  # noqa: E402
 from marrtino_facemask.faces import make_face_detector  # noqa: E402
 from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
+from marrtino_facemask.threads import apply_threads  # noqa: E402
 
 
 def timed(fn, repeat):
@@ -38,16 +39,18 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default=default_model_path())
     p.add_argument("--repeat", type=int, default=30)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch and OpenCV threads, like the node's threads parameter "
+                        "(0 = the libraries' defaults)")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     from skimage import data
     astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     frame = np.full((480, 640, 3), 40, np.uint8)
     frame[:, 80:560] = cv2.resize(astro, (480, 480), interpolation=cv2.INTER_AREA)
     classifier = MaskClassifier(args.model, "cpu")
-    print(f"cpu: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+    print(f"cpu: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, opencv "
+          f"threads {cv2.getNumThreads()}, "
           f"model input {classifier.input_size}px, opencv {cv2.__version__}, torch {torch.__version__}")
     rows = []
     step, raw = bgr_to_encoding(frame, "rgb8")

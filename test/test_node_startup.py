@@ -36,7 +36,7 @@ def test_model_errors_exit_1(start_node, tmp_path, case):
 
 BAD_PARAMETERS = {
     "detector:=foo": ["detector:='foo'", "dnn", "haar"],
-    "face_confidence:=2.0": ["face_confidence:=2.0", "[0.0, 1.0]"],
+    "face_confidence:=2.0": ["face_confidence:=2.0", "[0.1, 1.0]"],
     "face_confidence:=1": ["face_confidence:=1", "double"],
     "min_face_size:=0": ["min_face_size:=0", "[1, 4096]"],
     "reliability:=fast": ["reliability:='fast'", "best_effort"],
@@ -71,5 +71,5 @@ def test_help_lists_the_parameters():
     assert proc.returncode == 0
     for name in ("image_topic", "compressed", "reliability", "detector", "face_confidence",
                  "min_face_size", "model_path", "device", "publish_annotated",
-                 "face_model_dir"):
+                 "face_model_dir", "max_image_pixels", "threads"):
         assert name in proc.stdout
