@@ -56,10 +56,12 @@ def main():
     step, raw = bgr_to_encoding(frame, "rgb8")
     rows.append(("decode rgb8 640x480 -> bgr", timed(lambda: image_to_bgr(480, 640, "rgb8", step, raw),
                                                     args.repeat)))
-    for kind in ("dnn", "haar"):
-        det = make_face_detector(kind)
+    detectors = [("centerface@640", "centerface", 640), ("centerface@480", "centerface", 480),
+                  ("centerface@320", "centerface", 320), ("dnn", "dnn", 0), ("haar", "haar", 0)]
+    for name, kind, size in detectors:
+        det = make_face_detector(kind, input_size=size or 640)
         faces = det.detect(frame)
-        rows.append((f"face detector {kind} ({len(faces)} face)", timed(lambda: det.detect(frame),
+        rows.append((f"face detector {name} ({len(faces)} face)", timed(lambda: det.detect(frame),
                                                                         args.repeat)))
     box = make_face_detector("dnn").detect(frame)[0].box
     for n in (1, 4, 8):
@@ -68,13 +70,13 @@ def main():
                                                                 args.repeat)))
     results = FaceMaskPipeline(make_face_detector("dnn"), classifier)(frame)
     rows.append(("annotate", timed(lambda: annotate(frame, results), args.repeat)))
-    for kind in ("dnn", "haar"):
-        pipe = FaceMaskPipeline(make_face_detector(kind), classifier)
+    for name, kind, size in detectors:
+        pipe = FaceMaskPipeline(make_face_detector(kind, input_size=size or 640), classifier)
         med, p90 = timed(lambda: pipe(frame), args.repeat)
-        rows.append((f"whole frame, {kind} + classifier", (med, p90)))
-    print(f"{'stage':<38} {'median ms':>10} {'p90 ms':>8} {'per s':>8}")
+        rows.append((f"whole frame, {name} + classifier", (med, p90)))
+    print(f"{'stage':<44} {'median ms':>10} {'p90 ms':>8} {'per s':>8}")
     for name, (med, p90) in rows:
-        print(f"{name:<38} {med:10.2f} {p90:8.2f} {1000 / med:8.1f}")
+        print(f"{name:<44} {med:10.2f} {p90:8.2f} {1000 / med:8.1f}")
 
 
 if __name__ == "__main__":

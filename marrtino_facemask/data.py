@@ -261,6 +261,11 @@ def save_split(path, root, layout, samples, train_groups, val_groups, seed, val_
     return split
 
 
+def stem_of(path):
+    """A photo's file name without folder and extension: how splits match photos."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
 def load_split(path):
     try:
         with open(path) as f:

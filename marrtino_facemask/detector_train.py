@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, load_split,
-                   save_split, split_groups)
-from .faces import CENTERFACE_ONNX, CENTERFACE_OUTPUTS, DEFAULT_INPUT_SIZE, default_face_model_dir
+                   save_split, split_groups, stem_of)
+from .faces import (CENTERFACE_BASE_ONNX, CENTERFACE_ONNX, CENTERFACE_OUTPUTS, DEFAULT_INPUT_SIZE,
+                    default_face_model_dir)
 
 STRIDE = 4
 
@@ -45,7 +46,9 @@ def parse_args(argv):
                    help="split.json (of `train`): train on its train images (matched by file "
                         "stem, so a copy of them in another format works); default: split "
                         "--data by photo with --seed and --val-fraction, as `train` does")
-    p.add_argument("--base", default=None, help="CenterFace ONNX to start from (default: shipped)")
+    p.add_argument("--base", default=None,
+                   help=f"CenterFace ONNX to start from (default: the shipped {CENTERFACE_BASE_ONNX}, "
+                        "CenterFace as published)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate")
@@ -194,8 +197,8 @@ def training_items(args, samples, images, out):
     """[(image, boxes)] of the training photos."""
     if args.split:
         split = load_split(args.split)
-        stems = {os.path.splitext(os.path.basename(p))[0] for p in split["train"]}
-        samples = [s for s in samples if os.path.splitext(os.path.basename(s.image))[0] in stems]
+        stems = {stem_of(p) for p in split["train"]}
+        samples = [s for s in samples if stem_of(s.image) in stems]
     elif args.val_fraction > 0:
         grouped = group_near_duplicates(samples, images)
         train_groups, val_groups = split_groups(grouped, args.val_fraction, args.seed)
@@ -259,7 +262,7 @@ def train(args):
         raise DatasetError(f"{args.data}: train-detector needs VOC scenes with face boxes")
     images = ImageCache(args.data)
     items = training_items(args, samples, images, out)
-    base = args.base or os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
+    base = args.base or os.path.join(default_face_model_dir(), CENTERFACE_BASE_ONNX)
     model = load_centerface_torch(base).to(device).train()
     teacher = load_centerface_torch(base).to(device).eval()
     for p in teacher.parameters():

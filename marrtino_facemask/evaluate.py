@@ -31,11 +31,12 @@ from .checkpoint import ModelError, default_model_path
 from .classifier import DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, load_split,
-                   split_dict, split_groups)
+                   split_dict, split_groups, stem_of)
 from .detection_metrics import (SIZE_BINS, average_precision, box_side, match_boxes,
                                 recall_table)
-from .faces import (DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE, DEFAULT_MIN_FACE_SIZE,
-                    DETECTOR_KINDS, FaceModelError, make_face_detector)
+from .faces import (CENTERFACE_BASE_ONNX, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
+                    DEFAULT_MIN_FACE_SIZE, DETECTOR_KINDS, CenterFaceDetector, FaceModelError,
+                    default_face_model_dir, make_face_detector)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_confusion_matrix
 from .pipeline import FaceMaskPipeline
@@ -65,10 +66,11 @@ def parse_args(argv):
                         "of the labelled box)")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-end-to-end", action="store_true", help="skip the face-detector pass")
-    p.add_argument("--detectors", default=",".join(DETECTOR_KINDS),
-                   help="detectors to compare, comma-separated; centerface@N sets CenterFace's "
-                        f"input size (default {DEFAULT_INPUT_SIZE}). The first one is the "
-                        "headline (end_to_end in metrics.json)")
+    p.add_argument("--detectors", default="centerface,centerface-widerface,dnn,haar",
+                   help="detectors to compare, comma-separated: centerface (ours, fine-tuned), "
+                        "centerface-widerface (as published), dnn, haar; centerface@N sets "
+                        f"CenterFace's input size (default {DEFAULT_INPUT_SIZE}). The first one "
+                        "is the headline (end_to_end in metrics.json)")
     p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE,
                    help="the node's face_confidence: recall and false detections are read there")
     p.add_argument("--face-min-size", type=int, default=DEFAULT_MIN_FACE_SIZE,
@@ -82,14 +84,20 @@ def parse_args(argv):
 
 
 def recompute_split(root, samples, train_args):
-    """The split a training run made, from its recorded seed and validation fraction."""
+    """The split a training run made: the split file it was given, else its recorded seed and
+    validation fraction."""
+    if train_args.get("split"):
+        if not os.path.isfile(train_args["split"]):
+            raise DatasetError(f"the checkpoint was trained on the split {train_args['split']}, "
+                               "which is not here: pass --split with that file")
+        return load_split(train_args["split"])
     if "seed" not in train_args or "val_fraction" not in train_args:
         raise DatasetError("the checkpoint records no training split: pass --split split.json "
                            "or --subset all")
     grouped = group_near_duplicates(samples, ImageCache(root))
     train_groups, val_groups = split_groups(grouped, train_args["val_fraction"], train_args["seed"])
     return split_dict(root, "", grouped, train_groups, val_groups, train_args["seed"],
-                           train_args["val_fraction"])
+                      train_args["val_fraction"])
 
 
 def select_samples(args, train_args):
@@ -106,8 +114,8 @@ def select_samples(args, train_args):
         raise DatasetError("give --data DIR or --split split.json")
     subset = args.subset or ("val" if args.split else "all")
     if subset != "all":
-        images = set(split[subset])
-        samples = [s for s in samples if s.image in images]
+        stems = {stem_of(p) for p in split[subset]}   # by stem: a split of a re-encoded copy
+        samples = [s for s in samples if stem_of(s.image) in stems]
     if not samples:
         raise DatasetError("no faces to evaluate")
     return root, samples
@@ -135,18 +143,24 @@ def evaluate_classifier(classifier, samples, images, min_face):
 
 
 def parse_detectors(text):
-    """[(name, kind, input_size)] from "centerface,centerface@320,dnn,haar"."""
+    """[(name, kind, input_size, model_path)] from "centerface,centerface@320,dnn,haar".
+
+    ``centerface-widerface`` is CenterFace as published, before our fine-tuning.
+    """
     specs = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
-        kind, _, size = item.partition("@")
+        name, _, size = item.partition("@")
+        base = name == "centerface-widerface"
+        kind = "centerface" if base else name
         if kind not in DETECTOR_KINDS:
-            raise ValueError(f"unknown detector '{kind}' in --detectors: use "
-                             f"{', '.join(DETECTOR_KINDS)} (centerface@N for an input size)")
+            raise ValueError(f"unknown detector '{name}' in --detectors: use "
+                             f"{', '.join(DETECTOR_KINDS)} or centerface-widerface "
+                             "(centerface@N for an input size)")
         if size and (kind != "centerface" or not size.isdigit()):
             raise ValueError(f"bad --detectors item '{item}': only centerface@N takes a size")
         size = int(size) if size else DEFAULT_INPUT_SIZE
-        name = f"centerface@{size}" if kind == "centerface" else kind
-        specs.append((name, kind, size))
+        path = os.path.join(default_face_model_dir(), CENTERFACE_BASE_ONNX) if base else None
+        specs.append((f"{name}@{size}" if kind == "centerface" else name, kind, size, path))
     if not specs:
         raise ValueError("--detectors names no detector")
     return specs
@@ -241,14 +255,16 @@ def compare_detectors(args, classifier, samples, images):
     frames = [cv2.resize(images[rel], FRAME_SIZE, interpolation=cv2.INTER_LINEAR)
               for rel in sorted(by_image)[:max(args.timing_frames, 0)]]
     table = {}
-    for name, kind, size in parse_detectors(args.detectors):
+    for name, kind, size, path in parse_detectors(args.detectors):
+        def detector(confidence, min_size):
+            if path:
+                return CenterFaceDetector(confidence, min_size, path, size)
+            return make_face_detector(kind, confidence, min_size, args.face_model_dir, size)
         floor = AP_MIN_SCORE if kind != "haar" else args.face_confidence
-        scan = FaceMaskPipeline(make_face_detector(kind, min(floor, args.face_confidence), 1,
-                                                   args.face_model_dir, size), classifier)
+        scan = FaceMaskPipeline(detector(min(floor, args.face_confidence), 1), classifier)
         result = evaluate_detector(scan, by_image, images, args.face_confidence,
                                    args.face_min_size, args.min_face)
-        node = FaceMaskPipeline(make_face_detector(kind, args.face_confidence, args.face_min_size,
-                                                   args.face_model_dir, size), classifier)
+        node = FaceMaskPipeline(detector(args.face_confidence, args.face_min_size), classifier)
         detect_ms, frame_ms = time_frames(node, frames)
         table[name] = {"detector": kind, "input_size": size if kind == "centerface" else None,
                        "face_confidence": args.face_confidence,

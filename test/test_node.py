@@ -30,9 +30,9 @@ def node(start_module_node, tiny_checkpoint):
 
 @pytest.fixture(scope="session")
 def face_box(astronaut_bgr):
-    """The astronaut's face, found once with the same dnn detector the node uses."""
+    """The astronaut's face, found once with the same (default) detector the node uses."""
     from marrtino_facemask.faces import make_face_detector
-    faces = make_face_detector("dnn").detect(astronaut_bgr)
+    faces = make_face_detector().detect(astronaut_bgr)
     assert len(faces) == 1
     return faces[0].box
 

@@ -25,7 +25,8 @@ def voc_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("voc")
     data = make_voc_scenes(str(base / "scenes"), n_images=24)
     out = str(base / "run")
-    assert train.main(["--data", data, "--out", out, "--seed", "3", *TINY]) == 0
+    assert train.main(["--data", data, "--out", out, "--seed", "3", "--detector-crops",
+                       "centerface", *TINY]) == 0
     return data, out
 
 
@@ -88,12 +89,79 @@ def test_evaluate_reproduces_training_metrics(voc_run, tmp_path):
     for c in metrics["per_class"].values():
         assert set(c) == {"precision", "recall", "f1", "support"}
     assert sum(c["support"] for c in metrics["per_class"].values()) == metrics["num_samples"]
-    e2e = metrics["end_to_end"]
-    assert sum(b["faces"] for b in e2e["detector_recall_by_face_size"].values()) > 0
-    # the generated faces are large and clear: res10 finds most of them
-    assert e2e["detector_recall_all"] > 0.6
+    # every detector, on the same photos, in one table; the first one is the headline
+    assert list(metrics["detectors"]) == ["centerface@640", "centerface-widerface@640", "dnn",
+                                          "haar"]
+    assert metrics["end_to_end"]["name"] == "centerface@640"
+    faces = len(metrics["all_face_sizes"]["confusion_matrix"]) and sum(
+        map(sum, metrics["all_face_sizes"]["confusion_matrix"]))
+    for name, d in metrics["detectors"].items():
+        for iou in ("0.3", "0.5"):
+            assert d[f"recall_iou_{iou}"]["by_size"]["all"]["faces"] == faces
+            assert set(d[f"recall_iou_{iou}"]["by_class"]) == set(CLASS_NAMES)
+        assert d["recall_iou_0.5"]["by_size"]["all"]["found"] <= d["recall_iou_0.3"]["by_size"]["all"]["found"]
+        assert 0.0 <= d["map50"] <= 1.0 and set(d["ap50"]) == set(CLASS_NAMES)
+        assert d["false_detections_per_image"] >= 0.0
+        assert d["ms_frame_640x480"] >= d["ms_detector_640x480"] > 0.0
+    # the generated faces are large and clear: CenterFace finds them all, in the right place
+    cf = metrics["detectors"]["centerface@640"]
+    assert cf["recall_iou_0.5"]["by_size"]["all"]["recall"] == 1.0
+    assert cf["face_ap50"] > 0.9
+    with open(os.path.join(ev, "detectors.md")) as f:
+        table = f.read()
+    assert table.startswith("| detector |") and "`centerface@640`" in table and "`haar`" in table
     for name in ("confusion_matrix.png", "confusion_matrix_end_to_end.png"):
         assert cv2.imread(os.path.join(ev, name)) is not None
+
+
+def test_evaluate_maps_the_models_classes_by_name(voc_run, tmp_path):
+    """A checkpoint whose classes are stored in another order scores the same."""
+    data, out = voc_run
+    ckpt = torch.load(os.path.join(out, "best.pt"), map_location="cpu", weights_only=True)
+    order = [2, 0, 1]
+    ckpt["class_names"] = [ckpt["class_names"][i] for i in order]
+    for key in ("fc.weight", "fc.bias"):
+        ckpt["state_dict"][key] = ckpt["state_dict"][key][order]
+    torch.save(ckpt, tmp_path / "permuted.pt")
+    results = []
+    for model in (os.path.join(out, "best.pt"), str(tmp_path / "permuted.pt")):
+        ev = str(tmp_path / ("eval_" + os.path.basename(model)))
+        assert evaluate.main(["--model", model, "--split", os.path.join(out, "split.json"),
+                              "--out", ev, "--detectors", "centerface@320",
+                              "--timing-frames", "0"]) == 0
+        with open(os.path.join(ev, "metrics.json")) as f:
+            results.append(json.load(f))
+    a, b = results
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    assert a["end_to_end"]["ap50"] == pytest.approx(b["end_to_end"]["ap50"])
+    assert a["end_to_end"]["input_size"] == 320
+
+
+def test_training_can_reuse_a_saved_split(voc_run, tmp_path):
+    data, out = voc_run
+    again = str(tmp_path / "again")
+    assert train.main(["--data", data, "--out", again, "--split", os.path.join(out, "split.json"),
+                       "--seed", "5", *TINY[:2], "--epochs", "1", *TINY[2:]]) == 0
+    with open(os.path.join(out, "split.json")) as f, open(os.path.join(again, "split.json")) as g:
+        first, second = json.load(f), json.load(g)
+    assert second["train"] == first["train"] and second["val"] == first["val"]
+    # evaluate finds that split again from the checkpoint, although its seed differs
+    ev = str(tmp_path / "eval")
+    assert evaluate.main(["--model", os.path.join(again, "best.pt"), "--data", data,
+                          "--subset", "val", "--out", ev, "--no-end-to-end"]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        n_val = sum(map(sum, json.load(f)["all_face_sizes"]["confusion_matrix"]))
+    assert n_val == 2 * len(first["val"])   # two faces per generated photo
+
+
+def test_evaluate_refuses_unknown_detectors(voc_run, tmp_path, capsys):
+    _, out = voc_run
+    for bad in ("yolo", "dnn@320", "centerface@big", ""):
+        assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--split",
+                              os.path.join(out, "split.json"), "--out", str(tmp_path),
+                              "--detectors", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and "detector" in err
 
 
 def test_training_on_crop_folders(tmp_path):

@@ -1,0 +1,81 @@
+"""train-detector: the CenterNet targets decode back to the boxes, and a real tiny fine-tuning
+run on generated photos exports an ONNX file that the node's detector runs."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from marrtino_facemask import detector_train
+from marrtino_facemask.faces import CENTERFACE_ONNX, CenterFaceDetector
+from synthetic import make_voc_scenes
+
+
+def test_targets_decode_back_to_the_boxes():
+    boxes = np.array([[40, 18, 60, 42], [100.5, 60, 140, 110]], np.float32)
+    heat, index, size, offset, mask = detector_train.make_targets(boxes, 48, 64, 8)
+    assert mask.tolist() == [1, 1, 0, 0, 0, 0, 0, 0]
+    assert heat.max() == 1.0 and int((heat == 1.0).sum()) == 2
+    sizes = np.zeros((1, 2, 48, 64), np.float32)
+    offsets = np.zeros((1, 2, 48, 64), np.float32)
+    for k in range(2):
+        row, col = divmod(int(index[k]), 64)
+        assert heat[0, row, col] == 1.0
+        sizes[0, :, row, col] = size[k]
+        offsets[0, :, row, col] = offset[k]
+    decoded, scores, _ = CenterFaceDetector.decode(heat[None], sizes, offsets,
+                                                   np.zeros((1, 10, 48, 64), np.float32), 1.0)
+    order = np.argsort(decoded[:, 0])
+    np.testing.assert_allclose(decoded[order], boxes, atol=1e-3)
+
+
+def test_boxes_outside_the_crop_give_no_target():
+    heat, index, size, offset, mask = detector_train.make_targets(
+        np.array([[-50, -50, -10, -10], [300, 10, 340, 40]], np.float32), 32, 32, 4)
+    assert mask.sum() == 0 and heat.max() == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("detector")
+    data = make_voc_scenes(str(base / "scenes"), n_images=8)
+    out = str(base / "run")
+    assert detector_train.main(["--data", data, "--out", out, "--epochs", "1", "--batch-size",
+                                "2", "--crop", "128", "--input-size", "256",
+                                "--max-images", "4", "--save-every", "1"]) == 0
+    return data, out
+
+
+def test_tiny_fine_tuning_exports_a_net_the_node_runs(tiny_run, astronaut_bgr):
+    _, out = tiny_run
+    path = os.path.join(out, CENTERFACE_ONNX)
+    assert os.path.getsize(path) > 1_000_000
+    detector = CenterFaceDetector(confidence=0.1, min_face_size=1, model_path=path)
+    faces = detector.detect(astronaut_bgr)  # runs and decodes; one epoch changes little
+    assert all(0 <= f.x_min < f.x_max <= 512 for f in faces)
+    with open(os.path.join(out, "train_log.csv")) as f:
+        assert f.readline().strip() == "epoch,heat,size,offset,landmarks,seconds"
+    with open(os.path.join(out, "split.json")) as f:
+        split = json.load(f)
+    assert split["train"] and split["val"] and not set(split["train"]) & set(split["val"])
+
+
+def test_fine_tuning_uses_only_the_training_side(tiny_run, tmp_path):
+    data, out = tiny_run
+    with open(os.path.join(out, "split.json")) as f:
+        split = json.load(f)
+    args = detector_train.parse_args(["--data", data, "--split", os.path.join(out, "split.json")])
+    from marrtino_facemask.data import ImageCache, load_samples
+    _, samples = load_samples(data)
+    items = detector_train.training_items(args, samples, ImageCache(data), str(tmp_path))
+    assert sorted(rel for rel, _ in items) == sorted(split["train"])
+
+
+def test_bad_crop_size_and_data_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        detector_train.parse_args(["--data", "x", "--crop", "100"])
+    assert "--crop must be a multiple of 32" in capsys.readouterr().err
+    assert detector_train.main(["--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
