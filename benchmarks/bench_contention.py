@@ -3,7 +3,7 @@
     ./scripts/env.sh python benchmarks/bench_contention.py [--threads 1,0] [--seconds 20]
 
 For each ``threads`` value, and with and without a busy process: starts the node in its own
-process (``python -m marrtino_facemask node``, shipped model, dnn detector), optionally one
+process (``python -m marrtino_facemask node``, shipped model, ``--detector``), optionally one
 process that spins on one core (``while True: pass``, like navigation or a driver busy on a
 core), and publishes 640x480 bgr8 frames at 30 frames/s over DDS from this process, as a
 camera driver would (skimage's astronaut in the frame: one face). It reports, over
@@ -24,6 +24,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from marrtino_facemask.faces import DEFAULT_DETECTOR  # noqa: E402
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
@@ -51,7 +52,8 @@ def run_case(ros, threads, busy, args, frame):
     from marrtino_facemask.ros_msgs import bgr_to_image_msg
 
     node_args = [sys.executable, "-m", "marrtino_facemask", "node", "--ros-args",
-                 "-p", f"threads:={threads}", "-p", "publish_annotated:=false"]
+                 "-p", f"threads:={threads}", "-p", "publish_annotated:=false",
+                 "-p", f"detector:={args.detector}"]
     if args.model:
         node_args += ["-p", f"model_path:={args.model}"]
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -134,6 +136,8 @@ def main():
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR,
+                   help=f"the node's face detector (default: {DEFAULT_DETECTOR}, the node's)")
     p.add_argument("--verbose", action="store_true", help="print the node's last stats line")
     args = p.parse_args()
 
