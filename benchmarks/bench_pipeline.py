@@ -3,7 +3,7 @@
     ./scripts/env.sh python benchmarks/bench_pipeline.py [--model models/facemask_resnet18.pt]
 
 Frames are skimage's astronaut (public domain) placed in a 640x480 frame: one face. Faces
-per frame vary the classifier's batch. Prints median and 90th percentile milliseconds.
+per frame vary the classifier's batch. CenterFace runs on ONNX Runtime and on OpenCV's dnn. Prints median and 90th percentile milliseconds.
 """
 
 import argparse
@@ -56,10 +56,13 @@ def main():
     step, raw = bgr_to_encoding(frame, "rgb8")
     rows.append(("decode rgb8 640x480 -> bgr", timed(lambda: image_to_bgr(480, 640, "rgb8", step, raw),
                                                     args.repeat)))
-    detectors = [("centerface@640", "centerface", 640), ("centerface@480", "centerface", 480),
-                  ("centerface@320", "centerface", 320), ("dnn", "dnn", 0), ("haar", "haar", 0)]
-    for name, kind, size in detectors:
-        det = make_face_detector(kind, input_size=size or 640)
+    detectors = [("centerface@640 onnxruntime", "centerface", 640, "onnxruntime"),
+                 ("centerface@640 opencv", "centerface", 640, "opencv"),
+                 ("centerface@480 onnxruntime", "centerface", 480, "onnxruntime"),
+                 ("centerface@320 onnxruntime", "centerface", 320, "onnxruntime"),
+                 ("dnn", "dnn", 0, "auto"), ("haar", "haar", 0, "auto")]
+    for name, kind, size, backend in detectors:
+        det = make_face_detector(kind, input_size=size or 640, backend=backend)
         faces = det.detect(frame)
         rows.append((f"face detector {name} ({len(faces)} face)", timed(lambda: det.detect(frame),
                                                                         args.repeat)))
@@ -70,8 +73,9 @@ def main():
                                                                 args.repeat)))
     results = FaceMaskPipeline(make_face_detector("dnn"), classifier)(frame)
     rows.append(("annotate", timed(lambda: annotate(frame, results), args.repeat)))
-    for name, kind, size in detectors:
-        pipe = FaceMaskPipeline(make_face_detector(kind, input_size=size or 640), classifier)
+    for name, kind, size, backend in detectors:
+        pipe = FaceMaskPipeline(make_face_detector(kind, input_size=size or 640, backend=backend),
+                                classifier)
         med, p90 = timed(lambda: pipe(frame), args.repeat)
         rows.append((f"whole frame, {name} + classifier", (med, p90)))
     print(f"{'stage':<44} {'median ms':>10} {'p90 ms':>8} {'per s':>8}")

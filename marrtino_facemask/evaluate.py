@@ -35,8 +35,9 @@ from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples
 from .detection_metrics import (SIZE_BINS, average_precision, box_side, match_boxes,
                                 recall_table)
 from .faces import (CENTERFACE_BASE_ONNX, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_MIN_FACE_SIZE, DETECTOR_KINDS, CenterFaceDetector, FaceModelError,
-                    default_face_model_dir, make_face_detector)
+                    DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS,
+                    CenterFaceDetector, FaceModelError, default_face_model_dir,
+                    make_face_detector)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_confusion_matrix
 from .pipeline import FaceMaskPipeline
@@ -71,6 +72,8 @@ def parse_args(argv):
                         "centerface-widerface (as published), dnn, haar; centerface@N sets "
                         f"CenterFace's input size (default {DEFAULT_INPUT_SIZE}). The first one "
                         "is the headline (end_to_end in metrics.json)")
+    p.add_argument("--detector-backend", default="auto", choices=DETECTOR_BACKENDS,
+                   help="how CenterFace runs (default: ONNX Runtime when installed, as the node)")
     p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE,
                    help="the node's face_confidence: recall and false detections are read there")
     p.add_argument("--face-min-size", type=int, default=DEFAULT_MIN_FACE_SIZE,
@@ -257,16 +260,19 @@ def compare_detectors(args, classifier, samples, images):
     table = {}
     for name, kind, size, path in parse_detectors(args.detectors):
         def detector(confidence, min_size):
-            if path:
-                return CenterFaceDetector(confidence, min_size, path, size)
-            return make_face_detector(kind, confidence, min_size, args.face_model_dir, size)
+            if path:   # the published net has a fixed input size in its graph: OpenCV only
+                return CenterFaceDetector(confidence, min_size, path, size, "opencv")
+            return make_face_detector(kind, confidence, min_size, args.face_model_dir, size,
+                                      args.detector_backend)
         floor = AP_MIN_SCORE if kind != "haar" else args.face_confidence
         scan = FaceMaskPipeline(detector(min(floor, args.face_confidence), 1), classifier)
         result = evaluate_detector(scan, by_image, images, args.face_confidence,
                                    args.face_min_size, args.min_face)
         node = FaceMaskPipeline(detector(args.face_confidence, args.face_min_size), classifier)
         detect_ms, frame_ms = time_frames(node, frames)
+        backend = node.face_detector.backend if kind == "centerface" else "opencv"
         table[name] = {"detector": kind, "input_size": size if kind == "centerface" else None,
+                       "backend": backend,
                        "face_confidence": args.face_confidence,
                        "min_face_size": args.face_min_size, "ms_detector_640x480": detect_ms,
                        "ms_frame_640x480": frame_ms, "timing_frames": len(frames), **result}

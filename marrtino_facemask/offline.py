@@ -23,7 +23,7 @@ from .classifier import DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import IMAGE_EXTENSIONS
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_MIN_FACE_SIZE, DETECTOR_KINDS, FaceModelError)
+                    DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, FaceModelError)
 from .pipeline import FaceMaskPipeline, results_from_probs
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -132,6 +132,8 @@ def main_detect(argv=None):
     p.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE)
     p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
                    help="centerface: longer side of the frame as the detector sees it (px)")
+    p.add_argument("--detector-backend", default="auto", choices=DETECTOR_BACKENDS,
+                   help="centerface: auto (ONNX Runtime when installed), onnxruntime or opencv")
     p.add_argument("--face-model-dir", default=None,
                    help="folder with the detector weights (default: models/face_detectors)")
     p.add_argument("--every", type=int, default=1, help="videos: use every N-th frame")
@@ -139,7 +141,8 @@ def main_detect(argv=None):
     try:
         pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
                                            args.face_confidence, args.min_face_size, args.device,
-                                           args.face_model_dir, args.input_size)
+                                           args.face_model_dir, args.input_size,
+                                           args.detector_backend)
         if args.annotate:
             os.makedirs(args.annotate, exist_ok=True)
         failed = run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1))

@@ -50,9 +50,9 @@ class FaceMaskPipeline:
     @classmethod
     def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
                min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
-               input_size=DEFAULT_INPUT_SIZE):
+               input_size=DEFAULT_INPUT_SIZE, backend="auto"):
         return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
-                                      input_size),
+                                      input_size, backend),
                    MaskClassifier(model_path, device))
 
     def classify_boxes(self, bgr, boxes, face_scores=None):

@@ -404,14 +404,14 @@ def test_centerface_input_size_rounds_to_multiples_of_32():
 def test_centerface_keeps_one_net_per_input_size(astro):
     """OpenCV's dnn gives wrong outputs when one net is reused at another input size: frames
     of other shapes get their own net, and results do not depend on what ran before."""
-    det = CenterFaceDetector()
+    det = CenterFaceDetector(backend="opencv")
     wide = cv2.resize(astro, (640, 480))
     tall = np.ascontiguousarray(cv2.resize(astro, (360, 640)))
     first = det.detect(wide)
     det.detect(tall)
     det.detect(astro)
     assert det.detect(wide) == first
-    assert det.detect(tall) == CenterFaceDetector().detect(tall)
+    assert det.detect(tall) == CenterFaceDetector(backend="opencv").detect(tall)
     assert det._net_for.cache_info().currsize == 3
     for shape in [(100 + 32 * i, 640) for i in range(8)]:   # many aspect ratios: bounded
         det.detect(np.zeros((*shape, 3), np.uint8))
@@ -457,3 +457,30 @@ def test_shipped_centerface_matches_its_torch_version(astro):
     model = load_centerface_torch(path)
     assert parity(model, path, cv2.resize(astro, (640, 480))) < 1e-3
     assert isinstance(model, torch.nn.Module)
+
+
+def test_centerface_backends_agree(astro):
+    """ONNX Runtime (the default when installed) and OpenCV's dnn run the same net."""
+    pytest.importorskip("onnxruntime")
+    ort_det = CenterFaceDetector(backend="onnxruntime")
+    cv_det = CenterFaceDetector(backend="opencv")
+    assert make_face_detector("centerface").backend == "onnxruntime"   # auto
+    for frame in (astro, _small_astronaut(24)[0], cv2.resize(astro, (360, 640))):
+        a, b = ort_det.detect(frame), cv_det.detect(frame)
+        assert [f.box for f in a] == [f.box for f in b]
+        assert [f.score for f in a] == pytest.approx([f.score for f in b], abs=1e-4)
+
+
+def test_centerface_backend_choices(tmp_path):
+    with pytest.raises(ValueError) as info:
+        CenterFaceDetector(backend="tensorrt")
+    assert "auto, onnxruntime, opencv" in str(info.value)
+    # the published net has a fixed input size in its graph: ONNX Runtime says so in one line
+    pytest.importorskip("onnxruntime")
+    base = os.path.join(default_face_model_dir(), "centerface_widerface.onnx")
+    with pytest.raises(FaceModelError) as info:
+        CenterFaceDetector(model_path=base, backend="onnxruntime")
+    msg = str(info.value)
+    assert "\n" not in msg and "detector_backend:=opencv" in msg
+    assert CenterFaceDetector(model_path=base, backend="opencv").detect(
+        np.zeros((480, 640, 3), np.uint8)) == []
