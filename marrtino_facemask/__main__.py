@@ -8,6 +8,10 @@ COMMANDS = {
     "train": ("marrtino_facemask.train", "train the ResNet18 mask classifier"),
     "train-detector": ("marrtino_facemask.detector_train",
                        "fine-tune the CenterFace face detector on VOC face boxes"),
+    "export": ("marrtino_facemask.export", "write a classifier checkpoint as ONNX (checked "
+                                           "against torch on real face crops)"),
+    "quantize": ("marrtino_facemask.quantize", "int8 copies of the detector and classifier, "
+                                               "calibrated on the training split"),
     "evaluate": ("marrtino_facemask.evaluate", "evaluate a checkpoint on a dataset or saved split"),
     "detect": ("marrtino_facemask.offline", "detect and classify faces in images, folders, videos"),
     "classify": ("marrtino_facemask.offline", "classify images that are face crops"),

@@ -3,14 +3,14 @@
 It loads with ``torch.load(weights_only=True)``, so opening a checkpoint never runs pickled
 code. Weights are stored as float16 (half the size; predictions are unchanged to within
 float16 rounding) and cast back to float32 on load.
+
+torch is imported inside the functions that need it: the metadata checks, the names and
+:class:`ModelError` serve the ONNX Runtime backend too, where torch may be absent.
 """
 
 import json
 import math
 import os
-
-import torch
-import torchvision
 
 from .crops import DEFAULT_MARGIN
 from .labels import CLASS_NAMES
@@ -34,6 +34,7 @@ class ModelError(RuntimeError):
 
 def build_model(num_classes=len(CLASS_NAMES)):
     """torchvision's ResNet18 with a ``num_classes`` head."""
+    import torchvision
     return torchvision.models.resnet18(weights=None, num_classes=num_classes)
 
 
@@ -68,6 +69,7 @@ def save_checkpoint(path, model, class_names=CLASS_NAMES, input_size=DEFAULT_INP
     }
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
+    import torch
     torch.save(ckpt, tmp)
     os.replace(tmp, path)
 
@@ -78,6 +80,13 @@ def load_checkpoint(path):
             "`python -m marrtino_facemask train`")
     if not path or not os.path.isfile(path):
         raise ModelError(f"model file '{path}' not found: {hint}")
+    try:
+        import torch
+    except ImportError:
+        raise ModelError(f"model file '{path}' is a torch checkpoint but torch is not installed: "
+                         "use its ONNX file (`python -m marrtino_facemask export` writes it, "
+                         "on a machine with torch) with backend onnxruntime, or install torch"
+                         ) from None
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a corrupt file

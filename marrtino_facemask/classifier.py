@@ -1,62 +1,139 @@
-"""Mask classifier: a ResNet18 checkpoint applied to a batch of face crops."""
+"""Mask classifier: a batch of face crops in, class probabilities out.
+
+One inference path: the crops are cut (:mod:`crops`) and turned into a normalised float batch
+(:func:`to_input_batch`) the same way for both backends, which then only run the net:
+
+- ``onnxruntime``: the ONNX file that ``python -m marrtino_facemask export`` writes next to
+  the checkpoint (:mod:`classifier_onnx`). Needs neither torch nor the .pt file.
+- ``torch``: the .pt checkpoint itself (:mod:`classifier_torch`), the training artefact.
+
+This module imports neither runtime: the chosen backend's module is imported on demand, so a
+node on ONNX Runtime never loads torch.
+"""
+
+import importlib.util
+import os
 
 import numpy as np
-import torch
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import ModelError
 from .crops import crop_face
 
 DEVICES = ("auto", "cpu", "cuda")
+# auto: ONNX Runtime when it is installed and the model has its ONNX file, else torch.
+CLASSIFIER_BACKENDS = ("auto", "onnxruntime", "torch")
+EXPORT_HINT = "run `python -m marrtino_facemask export --model {pt}` (needs torch) to write it"
 
 
-def resolve_device(device="auto"):
-    if device not in DEVICES:
-        raise ValueError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU: use device:=auto or cpu")
-    return torch.device(device)
-
-
-def to_tensor_batch(crops_bgr, mean, std):
-    """Stack BGR uint8 crops (H, W, 3) into a normalised float RGB batch (N, 3, H, W)."""
+def to_input_batch(crops_bgr, mean, std):
+    """Stack BGR uint8 crops (H, W, 3) into a normalised float32 RGB batch (N, 3, H, W)."""
     batch = np.stack(crops_bgr)[..., ::-1].astype(np.float32) / 255.0
     batch = (batch - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-@torch.inference_mode()
-def predict_probs(model, crops_bgr, mean, std, device, batch_size=256):
-    """Class probabilities (N, C) of BGR crops, in batches: the one inference path of the node,
-    the offline tools, evaluation and training."""
-    model.eval()
-    out = [torch.softmax(model(to_tensor_batch(crops_bgr[i:i + batch_size], mean, std)
-                               .to(device)), dim=1).float().cpu()
-           for i in range(0, len(crops_bgr), batch_size)]
-    return torch.cat(out).numpy() if out else None
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def onnx_path_for(model_path):
+    """The ONNX file of a model path: itself if it is one, else the .pt's sibling .onnx."""
+    if model_path.lower().endswith(".onnx"):
+        return model_path
+    return os.path.splitext(model_path)[0] + ".onnx"
+
+
+def resolve_backend(backend, model_path, device="auto"):
+    """(backend, path to load) for a model path: ``onnxruntime`` and the .onnx file, or
+    ``torch`` and the .pt checkpoint. Every refusal is one :class:`ModelError` line (or a
+    ValueError for a bad ``backend`` / ``device`` value)."""
+    if backend not in CLASSIFIER_BACKENDS:
+        raise ValueError(f"unknown classifier backend '{backend}': use one of "
+                         f"{', '.join(CLASSIFIER_BACKENDS)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
+    is_onnx = model_path.lower().endswith(".onnx")
+    if backend == "torch" or (backend == "auto" and device == "cuda" and not is_onnx):
+        if is_onnx:
+            raise ModelError(f"model file '{model_path}' is an ONNX file, which backend torch "
+                             "cannot run: use backend onnxruntime, or the .pt checkpoint")
+        if not installed("torch"):
+            raise ModelError("backend 'torch' asked for but torch is not installed: use "
+                             "backend onnxruntime (pip install onnxruntime) or install torch")
+        return "torch", model_path
+    if device == "cuda":
+        raise ValueError("device 'cuda' needs backend torch (ONNX Runtime runs the classifier "
+                         "on the CPU here): use device:=auto or cpu, or backend:=torch")
+    onnx_path = onnx_path_for(model_path)
+    has_ort = installed("onnxruntime")
+    if backend == "onnxruntime" or is_onnx:
+        if not has_ort:
+            raise ModelError("backend 'onnxruntime' asked for but onnxruntime is not installed: "
+                             "run `pip install onnxruntime`, or use backend torch")
+        if not os.path.isfile(onnx_path):
+            if is_onnx:
+                raise ModelError(f"model file '{model_path}' not found: pass model_path:=/path/"
+                                 "to/model.onnx (or .pt), or the package's default")
+            raise ModelError(f"no ONNX file '{onnx_path}' next to '{model_path}': "
+                             + EXPORT_HINT.format(pt=model_path) + ", or use backend torch")
+        return "onnxruntime", onnx_path
+    # auto with a .pt: its ONNX file when ONNX Runtime can run it, else the checkpoint on torch
+    if has_ort and os.path.isfile(onnx_path):
+        return "onnxruntime", onnx_path
+    if not installed("torch"):
+        if not has_ort:
+            raise ModelError("neither onnxruntime nor torch is installed: run "
+                             "`pip install onnxruntime`")
+        raise ModelError(f"no ONNX file '{onnx_path}' next to '{model_path}' and torch is not "
+                         "installed: " + EXPORT_HINT.format(pt=model_path))
+    return "torch", model_path
 
 
 class MaskClassifier:
-    """Loads a checkpoint; :meth:`predict` turns face crops into class probabilities."""
+    """Loads a model on a backend; :meth:`predict` turns face crops into probabilities.
 
-    def __init__(self, model_path, device="auto"):
-        ckpt = load_checkpoint(model_path)
-        self.path = model_path
-        self.class_names = tuple(ckpt["class_names"])
-        self.input_size = int(ckpt["input_size"])
-        self.margin = float(ckpt["crop_margin"])
-        self.mean = tuple(ckpt["mean"])
-        self.std = tuple(ckpt["std"])
-        self.meta = ckpt.get("meta", {})
-        self.device = resolve_device(device)
-        self.model = model_from_checkpoint(ckpt, model_path).to(self.device).eval()
+    Attributes from the model's metadata: ``class_names``, ``input_size``, ``margin``,
+    ``mean``, ``std``, ``meta`` (training metadata); ``backend`` (onnxruntime or torch),
+    ``device`` and ``path`` (the file actually loaded).
+    """
+
+    def __init__(self, model_path, device="auto", backend="auto"):
+        self.backend, self.path = resolve_backend(backend, model_path, device)
+        if self.backend == "onnxruntime":
+            from .classifier_onnx import OnnxRuntimeNet, StaleExportError
+            # a .pt's ONNX file must come from that very checkpoint (a retrained .pt never
+            # runs with a stale .onnx beside it)
+            source = None if self.path == model_path else model_path
+            try:
+                self.net = OnnxRuntimeNet(self.path, exported_from=source)
+            except StaleExportError:
+                if backend != "auto" or not installed("torch"):
+                    raise
+                self.backend, self.path = "torch", model_path   # auto: the .pt is the truth
+        if self.backend == "torch":
+            from .classifier_torch import TorchNet
+            self.net = TorchNet(self.path, device)
+        self.class_names = self.net.class_names
+        self.input_size = self.net.input_size
+        self.margin = self.net.margin
+        self.mean = self.net.mean
+        self.std = self.net.std
+        self.meta = self.net.meta
+        self.device = self.net.device
+
+    @property
+    def model(self):
+        """The torch module (torch backend only)."""
+        return self.net.model
 
     def crop(self, image_bgr, box):
         return crop_face(image_bgr, box, self.input_size, self.margin)
 
-    def predict(self, crops_bgr):
+    def predict(self, crops_bgr, batch_size=256):
         """Probabilities (N, num_classes) for N crops of ``input_size`` px, in batches."""
         if len(crops_bgr) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        return predict_probs(self.model, crops_bgr, self.mean, self.std, self.device)
+        return np.concatenate([
+            self.net.probabilities(to_input_batch(crops_bgr[i:i + batch_size], self.mean,
+                                                  self.std))
+            for i in range(0, len(crops_bgr), batch_size)]).astype(np.float32, copy=False)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .checkpoint import ModelError, default_model_path
-from .classifier import DEVICES, MaskClassifier
+from .classifier import CLASSIFIER_BACKENDS, DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, load_split,
                    split_dict, split_groups, stem_of)
@@ -54,7 +54,11 @@ FRAME_SIZE = (640, 480)  # MARRtino's camera
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m marrtino_facemask evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    p.add_argument("--model", default=None, help="checkpoint .pt or an .onnx of it, e.g. the "
+                                                 "int8 one (default: the shipped model)")
+    p.add_argument("--backend", default="auto", choices=CLASSIFIER_BACKENDS,
+                   help="how the classifier runs (default: as the node, ONNX Runtime when "
+                        "installed and the model has its .onnx, else torch)")
     p.add_argument("--data", default=None, help="dataset folder (VOC scenes or class folders)")
     p.add_argument("--split", default=None,
                    help="split.json of a training run: evaluates its validation images")
@@ -283,7 +287,7 @@ def compare_detectors(args, classifier, samples, images):
 
 def run(args):
     model_path = args.model or default_model_path()
-    classifier = MaskClassifier(model_path, args.device)
+    classifier = MaskClassifier(model_path, args.device, args.backend)
     root, samples = select_samples(args, classifier.meta.get("args", {}))
     images = ImageCache(root)
     os.makedirs(args.out, exist_ok=True)

@@ -32,12 +32,13 @@ from vision_msgs.msg import Detection2DArray
 
 from . import signals
 from .annotate import annotate
+from .classifier import CLASSIFIER_BACKENDS
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, MAX_INPUT_SIZE,
                     MIN_INPUT_SIZE, FaceModelError)
 from .image_codec import DEFAULT_MAX_PIXELS, FAULT_KINDS, MAX_SIDE, FrameError
 from .log_text import field, one_line
-from .threads import DEFAULT_THREADS, MAX_THREADS
+from .threads import DEFAULT_THREADS, MAX_THREADS, describe_threads
 from .ros_msgs import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                        results_to_detection_array)
 
@@ -139,11 +140,16 @@ PARAMETERS = (
               "ignore faces whose box is smaller than this many pixels on its longer side",
               range=(1, 4096)),
     ParamSpec("model_path", "",
-              "mask classifier checkpoint (.pt); empty: the package's "
-              "models/facemask_resnet18.pt"),
+              "mask classifier: a checkpoint (.pt; ONNX Runtime runs the .onnx beside it) or "
+              "an .onnx file; empty: the package's models/facemask_resnet18.pt"),
+    ParamSpec("backend", "auto",
+              "how the classifier runs: auto (onnxruntime when it is installed and the model "
+              "has its .onnx, else torch), onnxruntime (no torch needed; the .onnx that "
+              "`python -m marrtino_facemask export` writes) or torch (the .pt)",
+              choices=CLASSIFIER_BACKENDS),
     ParamSpec("device", "auto",
-              "torch device of the classifier: auto (cuda if available, else cpu), cpu or "
-              "cuda", choices=DEVICES),
+              "torch device of the classifier (backend torch; ONNX Runtime uses the CPU): "
+              "auto (cuda if available, else cpu), cpu or cuda", choices=DEVICES),
     ParamSpec("publish_annotated", True,
               "publish facemask/image_annotated (bgr8, boxes and labels drawn) while it has "
               "subscribers"),
@@ -157,7 +163,7 @@ PARAMETERS = (
               f"at most {MAX_SIDE} px a side in any case",
               range=(1, MAX_SIDE * MAX_SIDE)),
     ParamSpec("threads", DEFAULT_THREADS,
-              "CPU threads for torch and OpenCV (and ONNX Runtime); 0: each library's "
+              "CPU threads for ONNX Runtime, OpenCV and torch; 0: each library's "
               "default (one per core); the default 1 leaves the other cores to the rest "
               "of the robot", range=(0, MAX_THREADS)),
 )
@@ -292,7 +298,8 @@ class FaceMaskNode(Node):
         self.max_pixels = int(p["max_image_pixels"])
         self._check_topic(p["image_topic"])
 
-        # torch is imported only now, so that a bad parameter fails fast.
+        # the models are loaded only now, so that a bad parameter fails fast (torch only with
+        # the torch backend)
         from .checkpoint import ModelError, default_model_path
         from .pipeline import FaceMaskPipeline
         from .threads import apply_threads
@@ -304,7 +311,8 @@ class FaceMaskNode(Node):
                 model_path, detector=p["detector"], face_confidence=float(p["face_confidence"]),
                 min_face_size=int(p["min_face_size"]), device=p["device"],
                 face_model_dir=p["face_model_dir"] or None,
-                input_size=int(p["detector_input_size"]), backend=p["detector_backend"])
+                input_size=int(p["detector_input_size"]),
+                detector_backend=p["detector_backend"], backend=p["backend"])
         except ModelError as exc:
             raise StartupError(f"cannot load the mask classifier: {exc}", EXIT_MODEL) from None
         except FaceModelError as exc:
@@ -347,12 +355,12 @@ class FaceMaskNode(Node):
 
         clf = self.pipeline.classifier
         self.get_logger().info(
-            f"ready: model {model_path} (classes: {', '.join(clf.class_names)}; device "
+            f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} on "
             f"{clf.device}), detector {p['detector']}{self._detector_details()} (face_confidence "
             f"{p['face_confidence']}, min_face_size {p['min_face_size']}), input "
             f"{self.image_topic} ({msg_type.__name__}, {p['reliability']}, keep last 1, "
-            f"max_image_pixels {self.max_pixels}), threads {p['threads']} (torch "
-            f"{self.threads['torch']}, opencv {self.threads['opencv']}), "
+            f"max_image_pixels {self.max_pixels}), threads {p['threads']} "
+            f"({describe_threads()}), "
             f"output {_topic_name(self.det_pub, DETECTIONS_TOPIC)}"
             + (f" and {_topic_name(self.annotated_pub, ANNOTATED_TOPIC)}"
                if self.publish_annotated else ""))

@@ -19,7 +19,7 @@ import cv2
 
 from .annotate import annotate
 from .checkpoint import ModelError, default_model_path
-from .classifier import DEVICES, MaskClassifier
+from .classifier import CLASSIFIER_BACKENDS, DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import IMAGE_EXTENSIONS
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
@@ -93,8 +93,13 @@ def common_args(p):
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--jsonl", required=True, help="output file, one JSON line per image/frame "
                                                   "('-' for standard output)")
-    p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--model", default=None, help="checkpoint .pt or its .onnx (default: the "
+                                                 "shipped model)")
+    p.add_argument("--backend", default="auto", choices=CLASSIFIER_BACKENDS,
+                   help="how the classifier runs: auto (ONNX Runtime when installed and the "
+                        "model has its .onnx, else torch), onnxruntime or torch")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="torch device (backend torch); ONNX Runtime runs on the CPU")
 
 
 def run(paths, jsonl, process, annotate_dir=None, every=1):
@@ -142,7 +147,7 @@ def main_detect(argv=None):
         pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
                                            args.face_confidence, args.min_face_size, args.device,
                                            args.face_model_dir, args.input_size,
-                                           args.detector_backend)
+                                           args.detector_backend, args.backend)
         if args.annotate:
             os.makedirs(args.annotate, exist_ok=True)
         failed = run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1))
@@ -167,7 +172,7 @@ def main_classify(argv=None):
         return results_from_probs([box], [1.0], classifier.predict([crop]), classifier.class_names)
 
     try:
-        classifier = MaskClassifier(args.model or default_model_path(), args.device)
+        classifier = MaskClassifier(args.model or default_model_path(), args.device, args.backend)
         failed = run(args.paths, args.jsonl, process)
     except (ModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

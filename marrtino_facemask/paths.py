@@ -16,3 +16,11 @@ def models_dir():
     except Exception:  # noqa: BLE001 - not installed with colcon, or no ament index at all
         pass
     return REPO_MODELS_DIR
+
+
+def default_dataset_dir():
+    """The face_mask_scenes dataset: $FACE_MASK_SCENES, else ../shared/data/face_mask_scenes
+    next to the source tree (None when neither exists)."""
+    path = os.environ.get("FACE_MASK_SCENES") or os.path.join(
+        os.path.dirname(os.path.dirname(REPO_MODELS_DIR)), "shared", "data", "face_mask_scenes")
+    return path if os.path.isdir(path) else None

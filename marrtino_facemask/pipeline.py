@@ -50,10 +50,12 @@ class FaceMaskPipeline:
     @classmethod
     def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
                min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
-               input_size=DEFAULT_INPUT_SIZE, backend="auto"):
+               input_size=DEFAULT_INPUT_SIZE, detector_backend="auto", backend="auto"):
+        """``detector_backend``: how CenterFace runs; ``backend``: how the classifier runs
+        (:data:`classifier.CLASSIFIER_BACKENDS`)."""
         return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
-                                      input_size, backend),
-                   MaskClassifier(model_path, device))
+                                      input_size, detector_backend),
+                   MaskClassifier(model_path, device, backend))
 
     def classify_boxes(self, bgr, boxes, face_scores=None):
         """Classify given face boxes of one frame (in one batch)."""

@@ -20,7 +20,8 @@ from torch import nn
 from .augment import augmented_crop
 from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, build_model,
                          save_checkpoint, stored_state)
-from .classifier import DEVICES, predict_probs, resolve_device, to_tensor_batch
+from .classifier import DEVICES
+from .classifier_torch import predict_probs, resolve_device, to_tensor_batch
 from .crops import DEFAULT_MARGIN, crop_face, whole_box
 from .detection_metrics import match_boxes
 from .faces import DETECTOR_KINDS, FaceModelError, make_face_detector

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from marrtino_facemask.checkpoint import IMAGENET_MEAN, IMAGENET_STD, build_model, save_checkpoint
-from marrtino_facemask.classifier import (DEVICES, MaskClassifier, resolve_device,
-                                          to_tensor_batch)
+from marrtino_facemask.classifier import DEVICES, MaskClassifier
+from marrtino_facemask.classifier_torch import resolve_device, to_tensor_batch
 from marrtino_facemask.crops import crop_face
 from marrtino_facemask.faces import make_face_detector
 from marrtino_facemask.labels import CLASS_NAMES

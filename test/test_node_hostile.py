@@ -163,7 +163,8 @@ def test_threads_setting_reaches_torch_and_opencv():
     import json
     import subprocess
     import sys
-    code = ("import json, sys; from marrtino_facemask.threads import apply_threads; "
+    # torch loaded, as with the torch backend (ONNX Runtime's sessions: test_classifier_onnx)
+    code = ("import json, sys, torch; from marrtino_facemask.threads import apply_threads; "
             "print(json.dumps(apply_threads(int(sys.argv[1]))))")
     got = {n: json.loads(subprocess.run([sys.executable, "-c", code, str(n)], check=True,
                                         capture_output=True, text=True,
