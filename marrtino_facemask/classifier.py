@@ -18,6 +18,7 @@ import numpy as np
 
 from .checkpoint import ModelError
 from .crops import crop_face
+from .paths import DEFAULT_PRECISION, PRECISIONS, onnx_for_precision
 
 DEVICES = ("auto", "cpu", "cuda")
 # auto: ONNX Runtime when it is installed and the model has its ONNX file, else torch.
@@ -33,7 +34,11 @@ def to_input_batch(crops_bgr, mean, std):
 
 
 def installed(module):
-    return importlib.util.find_spec(module) is not None
+    """Whether ``module`` can be imported (a finder that refuses it counts as absent)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def onnx_path_for(model_path):
@@ -43,15 +48,19 @@ def onnx_path_for(model_path):
     return os.path.splitext(model_path)[0] + ".onnx"
 
 
-def resolve_backend(backend, model_path, device="auto"):
-    """(backend, path to load) for a model path: ``onnxruntime`` and the .onnx file, or
-    ``torch`` and the .pt checkpoint. Every refusal is one :class:`ModelError` line (or a
-    ValueError for a bad ``backend`` / ``device`` value)."""
+def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECISION):
+    """(backend, path to load) for a model path: ``onnxruntime`` and an .onnx file, or
+    ``torch`` and the .pt checkpoint. A .pt's ONNX file is NAME.onnx beside it, or with
+    ``precision`` int8 NAME_int8.onnx where that exists; an .onnx path is taken as it is.
+    Every refusal is one :class:`ModelError` line (or a ValueError for a bad ``backend``,
+    ``device`` or ``precision``)."""
     if backend not in CLASSIFIER_BACKENDS:
         raise ValueError(f"unknown classifier backend '{backend}': use one of "
                          f"{', '.join(CLASSIFIER_BACKENDS)}")
     if device not in DEVICES:
         raise ValueError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
     is_onnx = model_path.lower().endswith(".onnx")
     if backend == "torch" or (backend == "auto" and device == "cuda" and not is_onnx):
         if is_onnx:
@@ -64,7 +73,8 @@ def resolve_backend(backend, model_path, device="auto"):
     if device == "cuda":
         raise ValueError("device 'cuda' needs backend torch (ONNX Runtime runs the classifier "
                          "on the CPU here): use device:=auto or cpu, or backend:=torch")
-    onnx_path = onnx_path_for(model_path)
+    onnx_path = model_path if is_onnx else onnx_for_precision(onnx_path_for(model_path),
+                                                              precision)
     has_ort = installed("onnxruntime")
     if backend == "onnxruntime" or is_onnx:
         if not has_ort:
@@ -94,11 +104,11 @@ class MaskClassifier:
 
     Attributes from the model's metadata: ``class_names``, ``input_size``, ``margin``,
     ``mean``, ``std``, ``meta`` (training metadata); ``backend`` (onnxruntime or torch),
-    ``device`` and ``path`` (the file actually loaded).
+    ``device``, ``precision`` (int8 or float32) and ``path`` (the file actually loaded).
     """
 
-    def __init__(self, model_path, device="auto", backend="auto"):
-        self.backend, self.path = resolve_backend(backend, model_path, device)
+    def __init__(self, model_path, device="auto", backend="auto", precision=DEFAULT_PRECISION):
+        self.backend, self.path = resolve_backend(backend, model_path, device, precision)
         if self.backend == "onnxruntime":
             from .classifier_onnx import OnnxRuntimeNet, StaleExportError
             # a .pt's ONNX file must come from that very checkpoint (a retrained .pt never
@@ -120,6 +130,7 @@ class MaskClassifier:
         self.std = self.net.std
         self.meta = self.net.meta
         self.device = self.net.device
+        self.precision = getattr(self.net, "precision", "float32")
 
     @property
     def model(self):

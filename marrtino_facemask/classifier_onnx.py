@@ -116,6 +116,7 @@ class OnnxRuntimeNet:
         self.std = tuple(fields["std"])
         self.meta = fields["meta"]
         self.metadata = fields
+        self.precision = fields.get("precision", "float32")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or outputs[0].shape[-1] != len(self.class_names):
             raise ModelError(f"model file '{path}' does not fit its metadata (one input, one "

@@ -34,12 +34,14 @@ from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples
                    split_dict, split_groups, stem_of)
 from .detection_metrics import (SIZE_BINS, average_precision, box_side, match_boxes,
                                 recall_table)
-from .faces import (CENTERFACE_BASE_ONNX, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
+from .faces import (CENTERFACE_BASE_ONNX, CENTERFACE_INT8_ONNX, CENTERFACE_ONNX,
+                    DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS,
                     CenterFaceDetector, FaceModelError, default_face_model_dir,
                     make_face_detector)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_confusion_matrix
+from .paths import DEFAULT_PRECISION, PRECISIONS
 from .pipeline import FaceMaskPipeline
 
 # Detector comparison: each detector is run once per photo down to this score, so that AP
@@ -59,6 +61,9 @@ def parse_args(argv):
     p.add_argument("--backend", default="auto", choices=CLASSIFIER_BACKENDS,
                    help="how the classifier runs (default: as the node, ONNX Runtime when "
                         "installed and the model has its .onnx, else torch)")
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                   help="ONNX Runtime's models, as the node: int8 (the quantized *_int8.onnx "
+                        "of the classifier and of centerface where they exist) or float32")
     p.add_argument("--data", default=None, help="dataset folder (VOC scenes or class folders)")
     p.add_argument("--split", default=None,
                    help="split.json of a training run: evaluates its validation images")
@@ -73,7 +78,9 @@ def parse_args(argv):
     p.add_argument("--no-end-to-end", action="store_true", help="skip the face-detector pass")
     p.add_argument("--detectors", default="centerface,centerface-widerface,dnn,haar",
                    help="detectors to compare, comma-separated: centerface (ours, fine-tuned), "
-                        "centerface-widerface (as published), dnn, haar; centerface@N sets "
+                        "centerface-widerface (as published), centerface-int8 / "
+                        "centerface-float32 (ours in that precision, whatever --precision), "
+                        "dnn, haar; centerface@N sets "
                         f"CenterFace's input size (default {DEFAULT_INPUT_SIZE}). The first one "
                         "is the headline (end_to_end in metrics.json)")
     p.add_argument("--detector-backend", default="auto", choices=DETECTOR_BACKENDS,
@@ -149,25 +156,37 @@ def evaluate_classifier(classifier, samples, images, min_face):
             classification_report(confusion_matrix(y_true, y_pred, len(CLASS_NAMES)), CLASS_NAMES))
 
 
-def parse_detectors(text):
-    """[(name, kind, input_size, model_path)] from "centerface,centerface@320,dnn,haar".
+# CenterFace variants: (file, backend, precision); None: --detector-backend / --precision.
+# The published net has a fixed input size in its graph (OpenCV's dnn copes), the int8 copy
+# needs ONNX Runtime.
+CENTERFACE_VARIANTS = {"centerface-widerface": (CENTERFACE_BASE_ONNX, "opencv", "float32"),
+                       "centerface-int8": (CENTERFACE_INT8_ONNX, "onnxruntime", "int8"),
+                       "centerface-float32": (CENTERFACE_ONNX, None, "float32")}
 
-    ``centerface-widerface`` is CenterFace as published, before our fine-tuning.
+
+def parse_detectors(text, model_dir=None):
+    """[(name, kind, input_size, variant)] from "centerface,centerface@320,dnn,haar".
+
+    ``centerface-widerface`` is CenterFace as published, before our fine-tuning;
+    ``centerface-int8`` and ``centerface-float32`` are ours in one precision, whatever
+    --precision says. ``variant``: (model path, backend, precision) of those, else None.
     """
     specs = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
         name, _, size = item.partition("@")
-        base = name == "centerface-widerface"
-        kind = "centerface" if base else name
+        variant = CENTERFACE_VARIANTS.get(name)
+        kind = "centerface" if variant else name
         if kind not in DETECTOR_KINDS:
             raise ValueError(f"unknown detector '{name}' in --detectors: use "
-                             f"{', '.join(DETECTOR_KINDS)} or centerface-widerface "
+                             f"{', '.join(DETECTOR_KINDS + tuple(CENTERFACE_VARIANTS))} "
                              "(centerface@N for an input size)")
         if size and (kind != "centerface" or not size.isdigit()):
             raise ValueError(f"bad --detectors item '{item}': only centerface@N takes a size")
         size = int(size) if size else DEFAULT_INPUT_SIZE
-        path = os.path.join(default_face_model_dir(), CENTERFACE_BASE_ONNX) if base else None
-        specs.append((f"{name}@{size}" if kind == "centerface" else name, kind, size, path))
+        if variant:
+            variant = (os.path.join(model_dir or default_face_model_dir(), variant[0]),
+                       *variant[1:])
+        specs.append((f"{name}@{size}" if kind == "centerface" else name, kind, size, variant))
     if not specs:
         raise ValueError("--detectors names no detector")
     return specs
@@ -262,12 +281,14 @@ def compare_detectors(args, classifier, samples, images):
     frames = [cv2.resize(images[rel], FRAME_SIZE, interpolation=cv2.INTER_LINEAR)
               for rel in sorted(by_image)[:max(args.timing_frames, 0)]]
     table = {}
-    for name, kind, size, path in parse_detectors(args.detectors):
+    for name, kind, size, variant in parse_detectors(args.detectors, args.face_model_dir):
         def detector(confidence, min_size):
-            if path:   # the published net has a fixed input size in its graph: OpenCV only
-                return CenterFaceDetector(confidence, min_size, path, size, "opencv")
+            if variant:
+                path, backend, precision = variant
+                return CenterFaceDetector(confidence, min_size, path, size,
+                                          backend or args.detector_backend, precision)
             return make_face_detector(kind, confidence, min_size, args.face_model_dir, size,
-                                      args.detector_backend)
+                                      args.detector_backend, args.precision)
         floor = AP_MIN_SCORE if kind != "haar" else args.face_confidence
         scan = FaceMaskPipeline(detector(min(floor, args.face_confidence), 1), classifier)
         result = evaluate_detector(scan, by_image, images, args.face_confidence,
@@ -277,6 +298,7 @@ def compare_detectors(args, classifier, samples, images):
         backend = node.face_detector.backend if kind == "centerface" else "opencv"
         table[name] = {"detector": kind, "input_size": size if kind == "centerface" else None,
                        "backend": backend,
+                       "precision": getattr(node.face_detector, "precision", "float32"),
                        "face_confidence": args.face_confidence,
                        "min_face_size": args.face_min_size, "ms_detector_640x480": detect_ms,
                        "ms_frame_640x480": frame_ms, "timing_frames": len(frames), **result}
@@ -287,12 +309,14 @@ def compare_detectors(args, classifier, samples, images):
 
 def run(args):
     model_path = args.model or default_model_path()
-    classifier = MaskClassifier(model_path, args.device, args.backend)
+    classifier = MaskClassifier(model_path, args.device, args.backend, args.precision)
     root, samples = select_samples(args, classifier.meta.get("args", {}))
     images = ImageCache(root)
     os.makedirs(args.out, exist_ok=True)
     big, every = evaluate_classifier(classifier, samples, images, args.min_face)
-    metrics = {"model": os.path.abspath(model_path), "dataset": os.path.abspath(root),
+    metrics = {"model": os.path.abspath(classifier.path),
+               "classifier_backend": classifier.backend,
+               "classifier_precision": classifier.precision, "dataset": os.path.abspath(root),
                "split": os.path.abspath(args.split) if args.split else None,
                "subset": args.subset or ("val" if args.split else "all"),
                "images": len({s.image for s in samples}), "min_face": args.min_face,
@@ -320,7 +344,7 @@ def run(args):
 def detector_table(m):
     """The detector comparison as a Markdown table."""
     min_face = m["min_face"]
-    head = (["detector", "ms / 640x480 frame"]
+    head = (["detector", "runs on", "ms / 640x480 frame"]
             + [f"recall {b} px" for b in SIZE_BINS] + ["recall all", "recall all (IoU 0.5)",
                                                        "false det. / image", "face AP50", "mAP50"]
             + [f"accuracy ≥ {min_face} px", f"macro recall ≥ {min_face} px"])
@@ -329,7 +353,8 @@ def detector_table(m):
         sizes = d["recall_iou_0.3"]["by_size"]
         cls = d[f"classification_of_found_faces_min_face_{min_face}"]
         ms = d["ms_frame_640x480"]
-        row = ([f"`{name}`", f"{ms:.1f}" if ms is not None else "-"]
+        row = ([f"`{name}`", f"{d['backend']} {d.get('precision', 'float32')}",
+                f"{ms:.1f}" if ms is not None else "-"]
                + [f"{sizes[b]['recall']:.3f}" if b in sizes else "-" for b in SIZE_BINS]
                + [f"{sizes['all']['recall']:.3f}",
                   f"{d['recall_iou_0.5']['by_size']['all']['recall']:.3f}",

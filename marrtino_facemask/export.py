@@ -14,6 +14,7 @@ fails and writes nothing.
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -95,10 +96,14 @@ def export_onnx(ckpt_path, out_path, opset=OPSET):
     # TrainingMode.PRESERVE (the model is in eval mode), no constant folding: batch norms stay
     # separate ops with their float16-exact parameters; ONNX Runtime folds and fuses them
     # into the convolutions when it loads the model.
-    torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, input_names=[INPUT_NAME],
-                      output_names=[OUTPUT_NAME], opset_version=opset, dynamo=False,
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
-                      dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    # The TorchScript exporter (dynamo=False), as train-detector uses: the newer one needs
+    # onnxscript, which nothing else here needs. Its deprecation notices are not the user's.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], opset_version=opset, dynamo=False,
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
     model = onnx.load(tmp)
     store_float16(model)
     set_metadata(model, metadata_props(

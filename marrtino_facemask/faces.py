@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .paths import models_dir
+from .paths import DEFAULT_PRECISION, PRECISIONS, models_dir, onnx_for_precision
 
 DETECTOR_KINDS = ("centerface", "dnn", "haar")
 # How CenterFace runs: auto = ONNX Runtime when it is installed (2.3 times faster than
@@ -32,6 +32,7 @@ DNN_PROTOTXT = "deploy.prototxt"
 DNN_WEIGHTS = "res10_300x300_ssd_iter_140000.caffemodel"
 CENTERFACE_ONNX = "centerface.onnx"              # fine-tuned here: the detector's default
 CENTERFACE_BASE_ONNX = "centerface_widerface.onnx"  # as published (WIDER FACE): the base
+CENTERFACE_INT8_ONNX = "centerface_int8.onnx"    # `quantize`: int8, ONNX Runtime only
 # The net's outputs: heatmap (1 channel), log sizes (h, w), offsets (y, x), landmarks (10).
 CENTERFACE_OUTPUTS = ("537", "538", "539", "540")
 FACE_MODELS_DIR = "face_detectors"
@@ -133,21 +134,27 @@ class CenterFaceDetector:
     max_cached_nets = 4
 
     def __init__(self, confidence=0.5, min_face_size=24, model_path=None,
-                 input_size=DEFAULT_INPUT_SIZE, backend="auto"):
+                 input_size=DEFAULT_INPUT_SIZE, backend="auto", precision=DEFAULT_PRECISION):
         path = model_path or os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
         if not os.path.isfile(path):
             raise FaceModelError(f"face detector file {path} not found: reinstall the package "
                                  f"or set face_model_dir to a folder with {CENTERFACE_ONNX}")
+        self.path = path
         if not MIN_INPUT_SIZE <= int(input_size) <= MAX_INPUT_SIZE:
             raise ValueError(f"CenterFace input size {input_size} is out of range: use "
                              f"{MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}")
-        self.path = path
         self.input_size = int(input_size)
         self.confidence = confidence
         self.min_face_size = min_face_size
         self.backend = resolve_backend(backend)
+        self.precision = "float32"
         if self.backend == "onnxruntime":
+            # int8: the copy that `quantize` wrote beside the file, where there is one
+            path = onnx_for_precision(path, precision)
             self._session = _onnxruntime_session(path)
+            self.path = path
+            self.precision = self._session.get_modelmeta().custom_metadata_map.get(
+                "precision", "float32")
             try:   # fail now, not on the first frame (a net exported with a fixed input size)
                 self.run_net(np.zeros((1, 3, *self.net_size(480, 640)[::-1]), np.float32))
             except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
@@ -156,6 +163,9 @@ class CenterFaceDetector:
                     f"{self.net_size(480, 640)} ({str(exc).strip().splitlines()[-1][:160]}): "
                     "use detector_backend:=opencv") from None
         else:
+            if precision not in PRECISIONS:
+                raise ValueError(f"unknown precision '{precision}': use one of "
+                                 f"{', '.join(PRECISIONS)}")
             self._net_for = functools.lru_cache(maxsize=self.max_cached_nets)(self._load_net)
             self._net_for(*self.net_size(480, 640))  # fail now, not on the first frame
 
@@ -182,13 +192,19 @@ class CenterFaceDetector:
         return (max(32, int(np.ceil(width * scale / 32)) * 32),
                 max(32, int(np.ceil(height * scale / 32)) * 32))
 
-    def forward(self, bgr):
-        """The raw outputs (heatmap, sizes, offsets, landmarks) and the scale (sx, sy) from
-        frame to network pixels."""
+    def blob(self, bgr):
+        """The network input (1, 3, H, W) of a frame (RGB 0..255 at :meth:`net_size`), and the
+        scale (sx, sy) from frame to network pixels."""
         height, width = bgr.shape[:2]
         net_w, net_h = self.net_size(height, width)
         blob = cv2.dnn.blobFromImage(bgr, 1.0, (net_w, net_h), (0, 0, 0), swapRB=True, crop=False)
-        return self.run_net(blob), (net_w / width, net_h / height)
+        return blob, (net_w / width, net_h / height)
+
+    def forward(self, bgr):
+        """The raw outputs (heatmap, sizes, offsets, landmarks) and the scale (sx, sy) from
+        frame to network pixels."""
+        blob, scale = self.blob(bgr)
+        return self.run_net(blob), scale
 
     @classmethod
     def decode(cls, heatmap, sizes, offsets, landmarks, threshold):
@@ -319,17 +335,19 @@ class HaarFaceDetector:
 
 def make_face_detector(kind=DEFAULT_DETECTOR, confidence=DEFAULT_FACE_CONFIDENCE,
                        min_face_size=DEFAULT_MIN_FACE_SIZE, model_dir=None,
-                       input_size=DEFAULT_INPUT_SIZE, backend="auto"):
+                       input_size=DEFAULT_INPUT_SIZE, backend="auto",
+                       precision=DEFAULT_PRECISION):
     """Build the face detector named ``kind`` (one of :data:`DETECTOR_KINDS`).
 
     ``model_dir`` is a folder with the detector's weights (default: the shipped ones);
     ``input_size`` is CenterFace's input size (the longer side of the frame, in px) and
-    ``backend`` how it runs (:data:`DETECTOR_BACKENDS`).
+    ``backend`` how it runs (:data:`DETECTOR_BACKENDS`) and ``precision`` which of its files
+    ONNX Runtime runs (int8: ``centerface_int8.onnx`` where it exists).
     """
     if kind == "centerface":
         return CenterFaceDetector(confidence, min_face_size,
                                   os.path.join(model_dir, CENTERFACE_ONNX) if model_dir else None,
-                                  input_size, backend)
+                                  input_size, backend, precision)
     if kind == "dnn":
         return DnnFaceDetector(confidence, min_face_size, model_dir or None)
     if kind == "haar":

@@ -38,6 +38,7 @@ from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZ
                     MIN_INPUT_SIZE, FaceModelError)
 from .image_codec import DEFAULT_MAX_PIXELS, FAULT_KINDS, MAX_SIDE, FrameError
 from .log_text import field, one_line
+from .paths import DEFAULT_PRECISION, PRECISIONS
 from .threads import DEFAULT_THREADS, MAX_THREADS, describe_threads
 from .ros_msgs import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                        results_to_detection_array)
@@ -147,6 +148,11 @@ PARAMETERS = (
               "has its .onnx, else torch), onnxruntime (no torch needed; the .onnx that "
               "`python -m marrtino_facemask export` writes) or torch (the .pt)",
               choices=CLASSIFIER_BACKENDS),
+    ParamSpec("precision", DEFAULT_PRECISION,
+              "ONNX Runtime's models (classifier and centerface): int8 (the quantized "
+              "*_int8.onnx beside the float32 file, where it exists; about as accurate, "
+              "faster) or float32; torch and OpenCV always run float32",
+              choices=PRECISIONS),
     ParamSpec("device", "auto",
               "torch device of the classifier (backend torch; ONNX Runtime uses the CPU): "
               "auto (cuda if available, else cpu), cpu or cuda", choices=DEVICES),
@@ -289,7 +295,7 @@ class FaceMaskNode(Node):
         det = self.pipeline.face_detector
         if getattr(det, "kind", "") != "centerface":
             return ""
-        return f" at {det.input_size} px on {det.backend}"
+        return f" at {det.input_size} px on {det.backend} ({det.precision})"
 
     def _configure(self):
         p = self._declare_all()
@@ -312,7 +318,8 @@ class FaceMaskNode(Node):
                 min_face_size=int(p["min_face_size"]), device=p["device"],
                 face_model_dir=p["face_model_dir"] or None,
                 input_size=int(p["detector_input_size"]),
-                detector_backend=p["detector_backend"], backend=p["backend"])
+                detector_backend=p["detector_backend"], backend=p["backend"],
+                precision=p["precision"])
         except ModelError as exc:
             raise StartupError(f"cannot load the mask classifier: {exc}", EXIT_MODEL) from None
         except FaceModelError as exc:
@@ -355,8 +362,8 @@ class FaceMaskNode(Node):
 
         clf = self.pipeline.classifier
         self.get_logger().info(
-            f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} on "
-            f"{clf.device}), detector {p['detector']}{self._detector_details()} (face_confidence "
+            f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} "
+            f"{clf.precision} on {clf.device}), detector {p['detector']}{self._detector_details()} (face_confidence "
             f"{p['face_confidence']}, min_face_size {p['min_face_size']}), input "
             f"{self.image_topic} ({msg_type.__name__}, {p['reliability']}, keep last 1, "
             f"max_image_pixels {self.max_pixels}), threads {p['threads']} "

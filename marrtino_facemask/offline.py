@@ -24,6 +24,7 @@ from .crops import whole_box
 from .data import IMAGE_EXTENSIONS
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, FaceModelError)
+from .paths import DEFAULT_PRECISION, PRECISIONS
 from .pipeline import FaceMaskPipeline, results_from_probs
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -100,6 +101,9 @@ def common_args(p):
                         "model has its .onnx, else torch), onnxruntime or torch")
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="torch device (backend torch); ONNX Runtime runs on the CPU")
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                   help="ONNX Runtime's models: int8 (the quantized *_int8.onnx where it "
+                        "exists) or float32")
 
 
 def run(paths, jsonl, process, annotate_dir=None, every=1):
@@ -147,7 +151,7 @@ def main_detect(argv=None):
         pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
                                            args.face_confidence, args.min_face_size, args.device,
                                            args.face_model_dir, args.input_size,
-                                           args.detector_backend, args.backend)
+                                           args.detector_backend, args.backend, args.precision)
         if args.annotate:
             os.makedirs(args.annotate, exist_ok=True)
         failed = run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1))
@@ -172,7 +176,8 @@ def main_classify(argv=None):
         return results_from_probs([box], [1.0], classifier.predict([crop]), classifier.class_names)
 
     try:
-        classifier = MaskClassifier(args.model or default_model_path(), args.device, args.backend)
+        classifier = MaskClassifier(args.model or default_model_path(), args.device, args.backend,
+                                    args.precision)
         failed = run(args.paths, args.jsonl, process)
     except (ModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

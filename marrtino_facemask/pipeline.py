@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import MaskClassifier
+from .paths import DEFAULT_PRECISION
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, make_face_detector)
 
@@ -50,12 +51,14 @@ class FaceMaskPipeline:
     @classmethod
     def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
                min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
-               input_size=DEFAULT_INPUT_SIZE, detector_backend="auto", backend="auto"):
+               input_size=DEFAULT_INPUT_SIZE, detector_backend="auto", backend="auto",
+               precision=DEFAULT_PRECISION):
         """``detector_backend``: how CenterFace runs; ``backend``: how the classifier runs
-        (:data:`classifier.CLASSIFIER_BACKENDS`)."""
+        (:data:`classifier.CLASSIFIER_BACKENDS`); ``precision``: int8 or float32 files for
+        ONNX Runtime (:mod:`paths`)."""
         return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
-                                      input_size, detector_backend),
-                   MaskClassifier(model_path, device, backend))
+                                      input_size, detector_backend, precision),
+                   MaskClassifier(model_path, device, backend, precision))
 
     def classify_boxes(self, bgr, boxes, face_scores=None):
         """Classify given face boxes of one frame (in one batch)."""

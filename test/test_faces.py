@@ -77,7 +77,8 @@ def test_shipped_detector_files_match_their_recorded_sha256():
     with open(os.path.join(model_dir, "SOURCES.md")) as f:
         rows = re.findall(r"^\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|$", f.read(), re.M)
     names = {name for name, _ in rows}
-    assert names == {"centerface.onnx", "centerface_widerface.onnx", "deploy.prototxt",
+    assert names == {"centerface.onnx", "centerface_int8.onnx", "centerface_widerface.onnx",
+                     "deploy.prototxt",
                      "res10_300x300_ssd_iter_140000.caffemodel"}
     for name, digest in rows:
         with open(os.path.join(model_dir, name), "rb") as f:
@@ -460,10 +461,11 @@ def test_shipped_centerface_matches_its_torch_version(astro):
 
 
 def test_centerface_backends_agree(astro):
-    """ONNX Runtime (the default when installed) and OpenCV's dnn run the same net."""
+    """ONNX Runtime (the default when installed) and OpenCV's dnn run the same float32 net."""
     pytest.importorskip("onnxruntime")
-    ort_det = CenterFaceDetector(backend="onnxruntime")
+    ort_det = CenterFaceDetector(backend="onnxruntime", precision="float32")
     cv_det = CenterFaceDetector(backend="opencv")
+    assert ort_det.path.endswith(CENTERFACE_ONNX) and ort_det.precision == "float32"
     assert make_face_detector("centerface").backend == "onnxruntime"   # auto
     for frame in (astro, _small_astronaut(24)[0], cv2.resize(astro, (360, 640))):
         a, b = ort_det.detect(frame), cv_det.detect(frame)
@@ -484,3 +486,29 @@ def test_centerface_backend_choices(tmp_path):
     assert "\n" not in msg and "detector_backend:=opencv" in msg
     assert CenterFaceDetector(model_path=base, backend="opencv").detect(
         np.zeros((480, 640, 3), np.uint8)) == []
+
+
+def test_centerface_int8_is_the_default_on_onnxruntime_and_finds_the_same_faces(astro):
+    """precision int8 (the default) runs centerface_int8.onnx, the quantized copy of the same
+    net: on real frames it finds the same faces, with boxes and scores close to float32's."""
+    pytest.importorskip("onnxruntime")
+    int8 = make_face_detector("centerface")
+    assert int8.precision == "int8" and int8.path.endswith("centerface_int8.onnx")
+    fp32 = make_face_detector("centerface", precision="float32")
+    assert fp32.precision == "float32" and fp32.path.endswith(CENTERFACE_ONNX)
+    assert CenterFaceDetector(backend="opencv", precision="int8").precision == "float32"
+    for frame in (astro, _small_astronaut(24)[0], cv2.resize(astro, (360, 640))):
+        a, b = int8.detect(frame), fp32.detect(frame)
+        assert len(a) == len(b) == 1
+        assert _iou(a[0].box, b[0].box) > 0.85
+        assert a[0].score == pytest.approx(b[0].score, abs=0.1)
+    with pytest.raises(ValueError) as info:
+        make_face_detector("centerface", precision="fp16")
+    assert "int8, float32" in str(info.value)
+
+
+def _iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
