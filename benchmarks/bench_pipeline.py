@@ -1,28 +1,56 @@
 """Benchmark: time per 640x480 frame of the node's pipeline, by stage (not a test).
 
     ./scripts/env.sh python benchmarks/bench_pipeline.py [--model models/facemask_resnet18.pt]
+        [--threads 1] [--classifiers onnxruntime-int8,onnxruntime-float32,torch-float32]
 
 Frames are skimage's astronaut (public domain) placed in a 640x480 frame: one face. Faces
-per frame vary the classifier's batch. CenterFace runs on ONNX Runtime and on OpenCV's dnn. Prints median and 90th percentile milliseconds.
+per frame vary the classifier's batch. CenterFace runs on ONNX Runtime (int8 and float32) and
+on OpenCV's dnn; the classifier on each backend and precision of ``--classifiers`` (ONNX
+Runtime float32 needs the checkpoint's .onnx: exported to a temporary folder when it is not
+beside it). Prints median and 90th percentile milliseconds.
 """
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import cv2
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from marrtino_facemask.annotate import annotate  # noqa: E402
 from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
-from marrtino_facemask.classifier import MaskClassifier  # noqa: E402
+from marrtino_facemask.classifier import MaskClassifier, onnx_path_for  # noqa: E402
 from marrtino_facemask.faces import make_face_detector  # noqa: E402
 from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
-from marrtino_facemask.threads import apply_threads  # noqa: E402
+from marrtino_facemask.threads import apply_threads, describe_threads  # noqa: E402
+
+# (name, backend, precision) of the classifier; the first is the node's default
+CLASSIFIERS = {"onnxruntime-int8": ("onnxruntime", "int8"),
+               "onnxruntime-float32": ("onnxruntime", "float32"),
+               "torch-float32": ("torch", "float32")}
+# (name, detector, input size, backend, precision); the first is the node's default
+DETECTORS = [("centerface@640 onnxruntime int8", "centerface", 640, "onnxruntime", "int8"),
+             ("centerface@640 onnxruntime float32", "centerface", 640, "onnxruntime", "float32"),
+             ("centerface@640 opencv", "centerface", 640, "opencv", "float32"),
+             ("centerface@480 onnxruntime int8", "centerface", 480, "onnxruntime", "int8"),
+             ("centerface@320 onnxruntime int8", "centerface", 320, "onnxruntime", "int8"),
+             ("dnn", "dnn", 0, "auto", "float32"), ("haar", "haar", 0, "auto", "float32")]
+
+
+def load_classifier(model, backend, precision, tmp):
+    """The classifier on ``backend``; float32 ONNX Runtime exports the .pt when its .onnx is
+    not beside it (needs torch)."""
+    if backend == "onnxruntime" and precision == "float32" and not model.endswith(".onnx") \
+            and not os.path.isfile(onnx_path_for(model)):
+        from marrtino_facemask.export import export_onnx
+        _, written = export_onnx(model, os.path.join(tmp, "model.onnx"))
+        model = os.path.join(tmp, "model.onnx")
+        os.replace(written, model)
+    return MaskClassifier(model, "cpu", backend, precision)
 
 
 def timed(fn, repeat):
@@ -40,47 +68,59 @@ def main():
     p.add_argument("--model", default=default_model_path())
     p.add_argument("--repeat", type=int, default=30)
     p.add_argument("--threads", type=int, default=0,
-                   help="torch and OpenCV threads, like the node's threads parameter "
-                        "(0 = the libraries' defaults)")
+                   help="ONNX Runtime, OpenCV and torch threads, like the node's threads "
+                        "parameter (0 = the libraries' defaults)")
+    p.add_argument("--classifiers", default=",".join(CLASSIFIERS),
+                   help=f"comma-separated, of {', '.join(CLASSIFIERS)}; the first one runs in "
+                        "the whole-frame rows of every detector")
     args = p.parse_args()
     apply_threads(args.threads)
+    names = [c.strip() for c in args.classifiers.split(",") if c.strip()]
+    unknown = [n for n in names if n not in CLASSIFIERS]
+    if unknown or not names:
+        p.error(f"unknown --classifiers {unknown}: use {', '.join(CLASSIFIERS)}")
     from skimage import data
     astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     frame = np.full((480, 640, 3), 40, np.uint8)
     frame[:, 80:560] = cv2.resize(astro, (480, 480), interpolation=cv2.INTER_AREA)
-    classifier = MaskClassifier(args.model, "cpu")
-    print(f"cpu: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, opencv "
-          f"threads {cv2.getNumThreads()}, "
-          f"model input {classifier.input_size}px, opencv {cv2.__version__}, torch {torch.__version__}")
+    tmp = tempfile.TemporaryDirectory(prefix="bench_pipeline_")
+    classifiers = {n: load_classifier(args.model, *CLASSIFIERS[n], tmp.name) for n in names}
+    classifier = classifiers[names[0]]
+    versions = {m: sys.modules[m].__version__ for m in ("onnxruntime", "torch") if m in sys.modules}
+    print(f"cpu: {os.cpu_count()} cores, threads {args.threads} ({describe_threads()}), model "
+          f"input {classifier.input_size}px, opencv {cv2.__version__}, "
+          + ", ".join(f"{m} {v}" for m, v in versions.items()))
     rows = []
     step, raw = bgr_to_encoding(frame, "rgb8")
     rows.append(("decode rgb8 640x480 -> bgr", timed(lambda: image_to_bgr(480, 640, "rgb8", step, raw),
                                                     args.repeat)))
-    detectors = [("centerface@640 onnxruntime", "centerface", 640, "onnxruntime"),
-                 ("centerface@640 opencv", "centerface", 640, "opencv"),
-                 ("centerface@480 onnxruntime", "centerface", 480, "onnxruntime"),
-                 ("centerface@320 onnxruntime", "centerface", 320, "onnxruntime"),
-                 ("dnn", "dnn", 0, "auto"), ("haar", "haar", 0, "auto")]
-    for name, kind, size, backend in detectors:
-        det = make_face_detector(kind, input_size=size or 640, backend=backend)
+    for name, kind, size, backend, precision in DETECTORS:
+        det = make_face_detector(kind, input_size=size or 640, backend=backend,
+                                 precision=precision)
         faces = det.detect(frame)
         rows.append((f"face detector {name} ({len(faces)} face)", timed(lambda: det.detect(frame),
                                                                         args.repeat)))
     box = make_face_detector("dnn").detect(frame)[0].box
-    for n in (1, 4, 8):
-        crops = [classifier.crop(frame, box)] * n
-        rows.append((f"classifier, batch of {n} face(s)", timed(lambda: classifier.predict(crops),
-                                                                args.repeat)))
+    for cname, clf in classifiers.items():
+        for n in (1, 4, 8):
+            crops = [clf.crop(frame, box)] * n
+            rows.append((f"classifier {cname}, batch of {n} face(s)",
+                         timed(lambda: clf.predict(crops), args.repeat)))
     results = FaceMaskPipeline(make_face_detector("dnn"), classifier)(frame)
     rows.append(("annotate", timed(lambda: annotate(frame, results), args.repeat)))
-    for name, kind, size, backend in detectors:
-        pipe = FaceMaskPipeline(make_face_detector(kind, input_size=size or 640, backend=backend),
-                                classifier)
+    # every detector with the first classifier; the default detector with each classifier
+    pairs = [(d, names[0]) for d in DETECTORS] + [(DETECTORS[0], n) for n in names[1:]]
+    pairs += [(DETECTORS[1], n) for n in names if CLASSIFIERS[n][1] == "float32"]
+    for (name, kind, size, backend, precision), cname in pairs:
+        pipe = FaceMaskPipeline(make_face_detector(kind, input_size=size or 640, backend=backend,
+                                                   precision=precision), classifiers[cname])
         med, p90 = timed(lambda: pipe(frame), args.repeat)
-        rows.append((f"whole frame, {name} + classifier", (med, p90)))
-    print(f"{'stage':<44} {'median ms':>10} {'p90 ms':>8} {'per s':>8}")
+        rows.append((f"whole frame, {name} + classifier {cname}", (med, p90)))
+    width = max(len(name) for name, _ in rows)
+    print(f"{'stage':<{width}} {'median ms':>10} {'p90 ms':>8} {'per s':>8}")
     for name, (med, p90) in rows:
-        print(f"{name:<44} {med:10.2f} {p90:8.2f} {1000 / med:8.1f}")
+        print(f"{name:<{width}} {med:10.2f} {p90:8.2f} {1000 / med:8.1f}")
+    tmp.cleanup()
 
 
 if __name__ == "__main__":
