@@ -31,8 +31,11 @@ def test_shipped_model_is_the_default_and_loads_without_pickled_code():
     assert os.path.getsize(SHIPPED) < 30 * 1024 * 1024
 
 
-def test_shipped_model_sees_the_astronaut_without_a_mask(astronaut_bgr):
-    results = FaceMaskPipeline.create(SHIPPED)(astronaut_bgr)
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_shipped_model_sees_the_astronaut_without_a_mask(astronaut_bgr, backend):
+    pipeline = FaceMaskPipeline.create(SHIPPED, backend=backend)
+    assert pipeline.classifier.backend == ("onnxruntime" if backend == "auto" else "torch")
+    results = pipeline(astronaut_bgr)
     assert len(results) == 1
     assert results[0].label == "without_mask" and results[0].score > 0.5
 
@@ -65,3 +68,23 @@ def test_evaluate_reproduces_the_model_card(tmp_path):
     by_size = e2e["recall_iou_0.3"]["by_size"]
     assert by_size["24-48"]["recall"] >= 0.93 and by_size[">=96"]["recall"] >= 0.97
     assert by_size["<16"]["recall"] >= 0.70 and by_size["16-24"]["recall"] >= 0.70
+    # what runs by default: both models in int8 on ONNX Runtime
+    assert now["classifier_precision"] == card["classifier_precision"] == "int8"
+    assert e2e["precision"] == card_e2e["precision"] == "int8"
+
+
+@pytest.mark.skipif(not os.path.isdir(DATASET), reason=f"dataset not found at {DATASET}")
+def test_int8_stays_within_0_01_map50_of_float32(tmp_path):
+    """The rule for shipping int8 as the default: end-to-end mAP50 within 0.01 of float32
+    (the checkpoint on torch and CenterFace's float32 file, as before quantization)."""
+    with open(CARD_METRICS) as f:
+        card = json.load(f)
+    out = str(tmp_path / "eval")
+    assert evaluate.main(["--model", SHIPPED, "--data", DATASET, "--subset", "val", "--out", out,
+                          "--backend", "torch", "--precision", "float32", "--detectors",
+                          "centerface", "--timing-frames", "0"]) == 0
+    with open(os.path.join(out, "metrics.json")) as f:
+        fp32 = json.load(f)
+    assert fp32["classifier_backend"] == "torch" and fp32["end_to_end"]["precision"] == "float32"
+    assert fp32["end_to_end"]["map50"] == pytest.approx(0.832, abs=5e-4)   # the model card's
+    assert abs(card["end_to_end"]["map50"] - fp32["end_to_end"]["map50"]) <= 0.01
