@@ -17,15 +17,16 @@ pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 from marrtino_facemask import export, threads  # noqa: E402
-from marrtino_facemask.checkpoint import (DEFAULT_MODEL_NAME, REPO_MODELS_DIR, ModelError,  # noqa: E402
-                                          build_model, load_checkpoint, save_checkpoint)
+from marrtino_facemask.checkpoint import (  # noqa: E402
+    DEFAULT_MODEL_NAME, REPO_MODELS_DIR, ModelError, build_model, load_checkpoint, save_checkpoint)
 from marrtino_facemask.classifier import MaskClassifier, resolve_backend  # noqa: E402
 from marrtino_facemask.classifier_onnx import StaleExportError  # noqa: E402
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASTRONAUT_FACE = (179, 57, 272, 178)
-PARITY = re.compile(r"parity on (\d+) (.*): max \|p_onnxruntime - p_torch\| = (\S+) \(limit 1e-04\)")
+PARITY = re.compile(r"parity on (\d+) (.*): max \|p_onnxruntime - p_torch\| = (\S+) "
+                    r"\(limit 1e-04\)")
 
 
 def sha256(path):
