@@ -435,6 +435,37 @@ class RosTest:
             self.node.destroy_client(client)
 
 
+    def set_parameters(self, node_name, values, timeout=10.0):
+        """Set ``values`` ({name: value}) through the node's real SetParameters service, one
+        parameter at a time as ``ros2 param set`` does; returns the SetParametersResults."""
+        from rcl_interfaces.msg import Parameter
+        from rcl_interfaces.srv import SetParameters
+        client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")
+        try:
+            assert self.spin_until(client.service_is_ready, timeout), \
+                f"service {node_name}/set_parameters not available within {timeout} s"
+            request = SetParameters.Request(parameters=[
+                Parameter(name=name, value=to_parameter_value(value))
+                for name, value in values.items()])
+            future = client.call_async(request)
+            assert self.spin_until(future.done, timeout), "SetParameters got no answer"
+            return list(future.result().results)
+        finally:
+            self.node.destroy_client(client)
+
+
+def to_parameter_value(value):
+    """A Python bool, int, float or str -> rcl_interfaces/ParameterValue."""
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    if isinstance(value, bool):
+        return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    if isinstance(value, int):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    if isinstance(value, float):
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
+
+
 def parameter_value(value):
     """rcl_interfaces/ParameterValue -> Python value (bool, int, float, str, or None)."""
     return {1: lambda v: v.bool_value, 2: lambda v: v.integer_value,

@@ -4,7 +4,8 @@ import json
 import os
 import re
 
-from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC, PARAMETERS
+from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC
+from marrtino_facemask.params import PARAMETERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_COMMAND = "./scripts/env.sh python -m pytest"
