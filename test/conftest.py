@@ -75,13 +75,14 @@ def tiny_checkpoint(tmp_path_factory):
 
 # --------------------------------------------------------------------------- node process
 class NodeProcess:
-    """``python -m marrtino_facemask node --ros-args ...`` run from the repo root."""
+    """``python -m marrtino_facemask node --ros-args ...`` (or another ``command``, such as
+    ``reminder``) run from the repo root."""
 
-    def __init__(self, ros_args, log_dir, name="node"):
+    def __init__(self, ros_args, log_dir, name="node", command="node"):
         self.ros_args = [str(a) for a in ros_args]
         self.stderr_path = Path(log_dir) / f"{name}.stderr"
         self.stdout_path = Path(log_dir) / f"{name}.stdout"
-        cmd = [sys.executable, "-m", "marrtino_facemask", "node"]
+        cmd = [sys.executable, "-m", "marrtino_facemask", command]
         if self.ros_args:
             cmd += ["--ros-args", *self.ros_args]
         self.cmd = cmd
@@ -167,9 +168,9 @@ class _NodeStarter:
         self.log_dir = Path(log_dir)
         self.procs = []
 
-    def __call__(self, *ros_args, name=None):
+    def __call__(self, *ros_args, name=None, command="node"):
         name = name or f"node{len(self.procs)}"
-        proc = NodeProcess(ros_args, self.log_dir, name)
+        proc = NodeProcess(ros_args, self.log_dir, name, command)
         self.procs.append(proc)
         return proc
 
