@@ -203,6 +203,8 @@ class FaceMaskNode(Node):
         try:
             results = self.pipeline(bgr)
             with self._lock:
+                if not self.camera.enabled:      # disabled meanwhile: tracks were dropped
+                    return
                 results = self.tracker.update(results)
             self.det_pub.publish(results_to_detection_array(results, msg.header))
             if self.publish_annotated and self.annotated_pub.get_subscription_count() > 0:
