@@ -33,7 +33,8 @@ class Diagnostics:
         self.node = node
         self.stats = stats
         self.state = state
-        self.name = f"facemask: {node.get_fully_qualified_name()}"
+        namespace = node.get_namespace().rstrip("/")
+        self.name = f"facemask: {namespace}/{node.get_name()}"
         self.pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.timer = node.create_timer(period_s, self.publish)
 
