@@ -7,7 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.reminder import FORGET_S, SENTENCES, Reminder
+pytest.importorskip("rclpy")          # reminder.py is a ROS node module (Reminder is plain)
+pytest.importorskip("vision_msgs.msg")
+
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from vision_msgs.msg import (Detection2D, Detection2DArray,  # noqa: E402
+                             ObjectHypothesisWithPose)
+
+from marrtino_facemask.reminder import FORGET_S, SENTENCES, Reminder  # noqa: E402
 
 
 # --------------------------------------------------------------------------- no ROS
@@ -61,14 +69,6 @@ def test_a_person_who_leaves_starts_over_and_memory_stays_bounded():
 
 
 # --------------------------------------------------------------------------- over DDS
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("vision_msgs.msg")
-
-from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
-from vision_msgs.msg import (Detection2D, Detection2DArray,  # noqa: E402
-                             ObjectHypothesisWithPose)
-
 SAY = "/test_reminder/say"
 
 
