@@ -26,25 +26,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .detection_metrics import iou_matrix
+
 DEFAULT_MAX_MISSED = 5
 DEFAULT_MIN_IOU = 0.2
 DEFAULT_SMOOTHING_WINDOW = 5
 DEFAULT_HOLD_FRAMES = 2
-
-
-def iou_matrix(boxes_a, boxes_b):
-    """IoU of every box of ``boxes_a`` with every box of ``boxes_b`` ((x0, y0, x1, y1))."""
-    a = np.asarray(boxes_a, np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, np.float64).reshape(-1, 4)
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2])
-                 - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3])
-                 - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 @dataclass

@@ -5,7 +5,8 @@ import pytest
 
 from marrtino_facemask.labels import CLASS_NAMES
 from marrtino_facemask.pipeline import FaceMaskResult, results_from_probs
-from marrtino_facemask.tracking import FaceTracker, iou_matrix
+from marrtino_facemask.detection_metrics import iou_matrix
+from marrtino_facemask.tracking import FaceTracker
 
 WITHOUT = (0.1, 0.1, 0.8)     # probabilities in CLASS_NAMES order
 WITH = (0.1, 0.8, 0.1)
@@ -18,12 +19,6 @@ def face(box, probs=WITHOUT):
 
 def moving_box(i, x0=100, y0=80, size=60, step=12):
     return (x0 + step * i, y0, x0 + step * i + size, y0 + size)
-
-
-def test_iou_matrix():
-    iou = iou_matrix([(0, 0, 10, 10), (5, 0, 15, 10)], [(0, 0, 10, 10), (20, 20, 30, 30)])
-    np.testing.assert_allclose(iou, [[1.0, 0.0], [50 / 150, 0.0]])
-    assert iou_matrix([], [(0, 0, 1, 1)]).shape == (0, 1)
 
 
 def test_a_moving_face_keeps_its_id():
