@@ -146,21 +146,13 @@ venv_ld_path() {
 # 1. venv ------------------------------------------------------------------
 OLD_SCRIPT="$(stamp_get script)"
 if [[ ! -x "$VENV/bin/python" ]]; then
-    is_pyver() {
-        command -v "$1" >/dev/null 2>&1 &&
-            [[ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" == "$PYVER" ]]
-    }
     BASE_PY=""
     if [[ -n "${MARRTINO_PYTHON:-}" ]]; then
-        is_pyver "$MARRTINO_PYTHON" || die "MARRTINO_PYTHON=$MARRTINO_PYTHON is not a Python $PYVER interpreter"
+        marrtino_python_is "$PYVER" "$MARRTINO_PYTHON" \
+            || die "MARRTINO_PYTHON=$MARRTINO_PYTHON is not a Python $PYVER interpreter"
         BASE_PY="$MARRTINO_PYTHON"
     else
-        # pyenv's shim for a version that is installed but not selected fails the check,
-        # so also look in pyenv's versions directly.
-        for cand in python$PYVER python3 \
-                "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$PYVER".*/bin/python"$PYVER"; do
-            if is_pyver "$cand"; then BASE_PY="$cand"; break; fi
-        done
+        BASE_PY="$(marrtino_find_python "$PYVER")" || BASE_PY=""
     fi
     [[ -n "$BASE_PY" ]] || die "Python $PYVER not found (the ${MARRTINO_DISTRO:-kilted} ROS wheels are cp${PYVER/./}); set MARRTINO_PYTHON=/path/to/python$PYVER"
     say "creating venv $VENV (with $(command -v "$BASE_PY"))"
