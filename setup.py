@@ -44,6 +44,7 @@ setup(
     entry_points={
         'console_scripts': [
             'facemask_detector = marrtino_facemask.node:main',
+            'mask_reminder = marrtino_facemask.reminder:main',
         ],
     },
 )

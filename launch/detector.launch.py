@@ -1,6 +1,8 @@
-"""Start the face mask detector node, and optionally rviz2 showing its annotated image.
+"""Start the face mask detector node, and optionally rviz2 showing its annotated image and
+the example behaviour mask_reminder.
 
     ros2 launch marrtino_facemask detector.launch.py image_topic:=/camera/image_raw rviz:=true
+    ros2 launch marrtino_facemask detector.launch.py reminder:=true say_topic:=/speech/to_speak
 """
 import os
 
@@ -21,6 +23,8 @@ def generate_launch_description():
     image_topic = LaunchConfiguration('image_topic')
     namespace = LaunchConfiguration('namespace')
     rviz = LaunchConfiguration('rviz')
+    reminder = LaunchConfiguration('reminder')
+    say_topic = LaunchConfiguration('say_topic')
 
     return LaunchDescription([
         DeclareLaunchArgument(
@@ -36,6 +40,13 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'rviz', default_value='false',
             description='Also start rviz2 showing the annotated image'),
+        DeclareLaunchArgument(
+            'reminder', default_value='false',
+            description='Also start mask_reminder, which asks unmasked people to wear a mask'),
+        DeclareLaunchArgument(
+            'say_topic', default_value='/speech/to_speak',
+            description="mask_reminder's std_msgs/String output: the robot's text-to-speech "
+                        "topic (MARRtino's tts_node listens on /speech/to_speak)"),
         Node(
             package='marrtino_facemask',
             executable='facemask_detector',
@@ -57,5 +68,15 @@ def generate_launch_description():
             remappings=[('/facemask/image_annotated', 'facemask/image_annotated')],
             output='screen',
             condition=IfCondition(rviz),
+        ),
+        Node(
+            package='marrtino_facemask',
+            executable='mask_reminder',
+            name='mask_reminder',
+            namespace=namespace,
+            parameters=[{'say_topic': say_topic}],
+            output='screen',
+            emulate_tty=True,
+            condition=IfCondition(reminder),
         ),
     ])

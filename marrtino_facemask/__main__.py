@@ -12,6 +12,8 @@ COMMANDS = {
     "detect": ("marrtino_facemask.offline", "detect and classify faces in images, folders, videos"),
     "classify": ("marrtino_facemask.offline", "classify images that are face crops"),
     "demo": ("marrtino_facemask.demo", "run the node on the bundled sample stream"),
+    "reminder": ("marrtino_facemask.reminder",
+                 "example behaviour: remind unmasked people (ROS 2 node mask_reminder)"),
 }
 
 

@@ -6,7 +6,8 @@ from .labels import color_for
 
 
 def annotate(bgr, results, thickness=None):
-    """Return a copy of ``bgr`` with a box, label and score for each result."""
+    """Return a copy of ``bgr`` with a box, label and score for each result (and its track
+    id, ``#id``, when it has one)."""
     out = bgr.copy()
     height, width = out.shape[:2]
     thickness = thickness or max(1, round(min(height, width) / 320))
@@ -16,6 +17,8 @@ def annotate(bgr, results, thickness=None):
         color = color_for(r.label)
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), color, thickness)
         text = f"{r.label} {r.score:.2f}"
+        if getattr(r, "track_id", ""):
+            text = f"#{r.track_id} {text}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         ty = y0 - 2 if y0 - th - base - 2 >= 0 else min(y1 + th + 2, height - base)
         cv2.rectangle(out, (x0, ty - th - base), (x0 + tw, ty + base // 2), color, cv2.FILLED)

@@ -7,6 +7,7 @@ a frame_id cannot forge a log line or colour the terminal, and long values are c
 changes nothing.
 """
 
+import time
 import unicodedata
 
 FIELD_LIMIT = 64          # characters kept of a message field (frame_id, encoding, format)
@@ -45,3 +46,31 @@ def one_line(text, limit=TEXT_LIMIT):
     """Free text (an exception message) as one escaped line of at most about ``limit`` chars."""
     text = " ".join(str(text).split())
     return field(text, limit)
+
+
+class Throttle:
+    """At most one message per key and period; counts what it held back.
+
+    Keys come from a fixed set (``keys``); any other key counts as ``"other"``, so the
+    throttle's memory and the number of distinct warnings per period stay bounded whatever
+    the frames contain. (rclpy's ``throttle_duration_sec`` throttles per call site and
+    cannot say how many lines it held back, hence this.)
+    """
+
+    def __init__(self, period_s, keys=()):
+        self.period_s = period_s
+        self.keys = frozenset(keys) | {"other"}
+        self._last = {}
+        self._held = {}
+
+    def __call__(self, key):
+        """Return None to stay silent, else how many messages were held back since the last."""
+        if key not in self.keys:
+            key = "other"
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.period_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)

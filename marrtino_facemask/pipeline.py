@@ -11,17 +11,29 @@ from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZ
 
 @dataclass
 class FaceMaskResult:
-    """One classified face. ``box`` is (x_min, y_min, x_max, y_max) in pixels."""
+    """One classified face. ``box`` is (x_min, y_min, x_max, y_max) in pixels.
+
+    ``track_id`` is empty unless a :class:`tracking.FaceTracker` set it.
+    """
 
     box: tuple
     face_score: float
     label: str
     score: float
     scores: dict = field(default_factory=dict)
+    track_id: str = ""
 
     def ranked(self):
-        """(label, probability) pairs, highest first."""
-        return sorted(self.scores.items(), key=lambda kv: kv[1], reverse=True)
+        """(label, probability) pairs: ``label`` first, then the others, highest first.
+
+        For one frame's result the label is the most probable class, so this is simply
+        highest first; a tracked face's label can lag behind (tracking.py, hysteresis).
+        """
+        others = sorted(((k, v) for k, v in self.scores.items() if k != self.label),
+                        key=lambda kv: kv[1], reverse=True)
+        if self.label in self.scores:
+            return [(self.label, self.scores[self.label])] + others
+        return others
 
     def to_json(self):
         return {"bbox": [int(v) for v in self.box], "label": self.label,

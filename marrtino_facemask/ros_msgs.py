@@ -39,13 +39,18 @@ def bgr_to_image_msg(bgr, header=None):
 
 
 def result_to_detection(result, header=None):
-    """One :class:`pipeline.FaceMaskResult` -> vision_msgs/Detection2D (pixels)."""
+    """One :class:`pipeline.FaceMaskResult` -> vision_msgs/Detection2D (pixels).
+
+    ``id`` is the result's track id (empty for an untracked result); ``results`` has one
+    hypothesis per class in :meth:`FaceMaskResult.ranked` order (the label first).
+    """
     x_min, y_min, x_max, y_max = (float(v) for v in result.box)
     det = Detection2D()
     if header is not None:
         det.header = copy.deepcopy(header)
     det.bbox.center.position.x = (x_min + x_max) / 2.0
     det.bbox.center.position.y = (y_min + y_max) / 2.0
+    det.id = str(result.track_id)
     det.bbox.center.theta = 0.0
     det.bbox.size_x = x_max - x_min
     det.bbox.size_y = y_max - y_min

@@ -28,6 +28,7 @@ from .data import (DatasetError, FaceSample, ImageCache, group_near_duplicates, 
                    load_split, save_split, split_groups, stem_of)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_training_curves
+from .synth_masks import IncorrectMaskSynth, cut_mask
 
 
 def parse_args(argv):
@@ -64,6 +65,11 @@ def parse_args(argv):
                         "the shipped model's recipe): labelled boxes only")
     p.add_argument("--detector-confidence", type=float, default=0.1,
                    help="lowest face score of a detector box used for training crops")
+    p.add_argument("--synth-incorrect", type=float, default=0.0, metavar="RATIO",
+                   help="VOC scenes: also train on synthetic mask_weared_incorrect faces (a "
+                        "with_mask face's mask pasted below the nose of a without_mask face, "
+                        "placed by CenterFace's landmarks), drawn RATIO times as often as the "
+                        "real ones; 0 (default): none")
     p.add_argument("--pretrained", default=None,
                    help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
                         "torchvision's weights (needs a network); default: from scratch")
@@ -78,15 +84,20 @@ class CropDataset(torch.utils.data.Dataset):
     the detector's own box (slightly jittered), so that training sees what the node sees;
     otherwise from its labelled box with detector-like jitter."""
 
-    def __init__(self, samples, images, size, margin, seed, detected=None):
+    def __init__(self, samples, images, size, margin, seed, detected=None, synth=None):
         self.samples, self.images, self.size, self.margin = samples, images, size, margin
         self.detected = detected or {}
+        self.synth = synth   # IncorrectMaskSynth: items past the real samples
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
-        return len(self.samples)
+        return len(self.samples) + (len(self.synth) if self.synth else 0)
 
     def __getitem__(self, i):
+        if i >= len(self.samples):
+            region, box = self.synth.sample(i - len(self.samples), self.images, self.rng)
+            return (augmented_crop(region, box, self.size, self.margin, self.rng),
+                    CLASS_NAMES.index("mask_weared_incorrect"))
         s = self.samples[i]
         det = self.detected.get(s)
         if det is not None and self.rng.random() < 0.5:
@@ -137,12 +148,20 @@ def load_pretrained(model, spec):
                          f"(missing {len(missing)}, unexpected {len(unexpected)} keys)")
 
 
-def make_sampler(labels, balance, generator):
+def make_sampler(labels, balance, generator, synth_count=0, synth_ratio=0.0):
+    """Class-balanced sampling of the real faces (``labels``), one epoch = as many draws as
+    real faces. ``synth_count`` synthetic mask_weared_incorrect items (indexed after the real
+    ones) share ``synth_ratio`` times the real mask_weared_incorrect faces' sampling weight."""
     counts = Counter(labels)
     power = {"none": 0.0, "sqrt": 0.5, "full": 1.0}[balance]
-    weights = torch.tensor([counts[y] ** -power for y in labels], dtype=torch.double)
-    return torch.utils.data.WeightedRandomSampler(weights, num_samples=len(labels),
-                                                  replacement=True, generator=generator)
+    weights = [counts[y] ** -power for y in labels]
+    if synth_count:
+        incorrect = CLASS_NAMES.index("mask_weared_incorrect")
+        mass = synth_ratio * sum(w for w, y in zip(weights, labels) if y == incorrect)
+        weights += [mass / synth_count] * synth_count
+    return torch.utils.data.WeightedRandomSampler(torch.tensor(weights, dtype=torch.double),
+                                                  num_samples=len(labels), replacement=True,
+                                                  generator=generator)
 
 
 def predict(model, crops, mean, std, device):
@@ -150,8 +169,8 @@ def predict(model, crops, mean, std, device):
     return torch.from_numpy(probs) if probs is not None else torch.zeros((0, len(CLASS_NAMES)))
 
 
-def detector_boxes(samples, images, kind, confidence):
-    """{sample: the face detector's box for it}: the detector runs on every photo (the node's
+def detected_faces(samples, images, kind, confidence):
+    """{sample: the face detector's Face for it}: the detector runs on every photo (the node's
     input size, no size filter) and its boxes are matched one-to-one to the labelled boxes at
     IoU >= 0.3. Faces the detector misses get none."""
     detector = make_face_detector(kind, confidence, 1)
@@ -159,10 +178,21 @@ def detector_boxes(samples, images, kind, confidence):
     for s in samples:
         by_image.setdefault(s.image, []).append(s)
     for rel, faces in sorted(by_image.items()):
-        dets = [d.box for d in detector.detect(images[rel])]
-        for gi, di in match_boxes([f.box for f in faces], dets, 0.3).items():
+        dets = detector.detect(images[rel])
+        for gi, di in match_boxes([f.box for f in faces], [d.box for d in dets], 0.3).items():
             found[faces[gi]] = dets[di]
     return found
+
+
+def incorrect_mask_synth(samples, images, found):
+    """The synthetic mask_weared_incorrect maker for these training faces: masks cut from the
+    with_mask faces, pasted on the without_mask faces (both need landmarks in ``found``)."""
+    with_mask, without = CLASS_NAMES.index("with_mask"), CLASS_NAMES.index("without_mask")
+    sources = [cut_mask(images[s.image], s.box, found[s].landmarks)
+               for s in samples if s.label == with_mask and s in found and s.box is not None]
+    targets = [(s.image, s.box, found[s].landmarks)
+               for s in samples if s.label == without and s in found and s.box is not None]
+    return IncorrectMaskSynth(targets, [p for p in sources if p is not None])
 
 
 def _tensorboard(out):
@@ -207,12 +237,21 @@ def train(args, command=None):
     if not train_samples or not val_samples:
         raise DatasetError(f"{args.data}: too few photos for a train/validation split")
     val_big = np.array([s.min_side(images[s.image].shape) >= args.eval_min_face for s in val_samples])
-    detected = {}
+    detected, synth = {}, None
     if layout == "voc" and args.detector_crops != "none":
-        detected = detector_boxes(train_samples, images, args.detector_crops,
-                                  args.detector_confidence)
+        found = detected_faces(train_samples, images, args.detector_crops,
+                               args.detector_confidence)
+        detected = {s: f.box for s, f in found.items()}
         print(f"detector crops: {args.detector_crops} found {len(detected)} of "
               f"{len(train_samples)} training faces", flush=True)
+    if args.synth_incorrect > 0:
+        if layout != "voc":
+            raise DatasetError("--synth-incorrect needs VOC scenes (the landmarks come from "
+                               "running CenterFace on the photos)")
+        landmarked = detected_faces(train_samples, images, "centerface", args.detector_confidence)
+        synth = incorrect_mask_synth(train_samples, images, landmarked)
+        print(f"synthetic mask_weared_incorrect: {len(synth.sources)} masks x "
+              f"{len(synth.targets)} bare faces, ratio {args.synth_incorrect:g}", flush=True)
     val_labels = torch.tensor([s.label for s in val_samples])
     print(f"data: {layout} {args.data}: {len(samples)} faces; train {len(train_samples)} "
           f"{dict(sorted(Counter(CLASS_NAMES[s.label] for s in train_samples).items()))}; "
@@ -222,9 +261,10 @@ def train(args, command=None):
     val_crops = plain_crops(val_samples, images, args.input_size, margin)
     generator = torch.Generator().manual_seed(args.seed)
     loader = torch.utils.data.DataLoader(
-        CropDataset(train_samples, images, args.input_size, margin, args.seed, detected),
+        CropDataset(train_samples, images, args.input_size, margin, args.seed, detected, synth),
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
-        sampler=make_sampler([s.label for s in train_samples], args.balance, generator),
+        sampler=make_sampler([s.label for s in train_samples], args.balance, generator,
+                             len(synth) if synth else 0, args.synth_incorrect),
         collate_fn=collate(mean, std))
 
     model = build_model(len(CLASS_NAMES))

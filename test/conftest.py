@@ -146,14 +146,15 @@ def node_model(request, node_can_classify):
 
 # --------------------------------------------------------------------------- node process
 class NodeProcess:
-    """``python -m marrtino_facemask node --ros-args ...`` run from the repo root."""
+    """``python -m marrtino_facemask node --ros-args ...`` (or another ``command``, such as
+    ``reminder``) run from the repo root."""
 
-    def __init__(self, ros_args, log_dir, name="node"):
+    def __init__(self, ros_args, log_dir, name="node", command="node"):
         self.ros_args = [str(a) for a in ros_args]
         self.stderr_path = Path(log_dir) / f"{name}.stderr"
         self.stdout_path = Path(log_dir) / f"{name}.stdout"
-        cmd = [sys.executable, "-m", "marrtino_facemask", "node"]
-        backend = os.environ.get("MARRTINO_TEST_BACKEND")
+        cmd = [sys.executable, "-m", "marrtino_facemask", command]
+        backend = os.environ.get("MARRTINO_TEST_BACKEND") if command == "node" else None
         if backend:
             cmd += ["--ros-args", "-p", f"backend:={backend}"]
         if self.ros_args:
@@ -241,9 +242,9 @@ class _NodeStarter:
         self.log_dir = Path(log_dir)
         self.procs = []
 
-    def __call__(self, *ros_args, name=None):
+    def __call__(self, *ros_args, name=None, command="node"):
         name = name or f"node{len(self.procs)}"
-        proc = NodeProcess(ros_args, self.log_dir, name)
+        proc = NodeProcess(ros_args, self.log_dir, name, command)
         self.procs.append(proc)
         return proc
 
@@ -507,6 +508,37 @@ class RosTest:
             return dict(zip(names, (parameter_value(v) for v in future.result().values)))
         finally:
             self.node.destroy_client(client)
+
+
+    def set_parameters(self, node_name, values, timeout=10.0):
+        """Set ``values`` ({name: value}) through the node's real SetParameters service, one
+        parameter at a time as ``ros2 param set`` does; returns the SetParametersResults."""
+        from rcl_interfaces.msg import Parameter
+        from rcl_interfaces.srv import SetParameters
+        client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")
+        try:
+            assert self.spin_until(client.service_is_ready, timeout), \
+                f"service {node_name}/set_parameters not available within {timeout} s"
+            request = SetParameters.Request(parameters=[
+                Parameter(name=name, value=to_parameter_value(value))
+                for name, value in values.items()])
+            future = client.call_async(request)
+            assert self.spin_until(future.done, timeout), "SetParameters got no answer"
+            return list(future.result().results)
+        finally:
+            self.node.destroy_client(client)
+
+
+def to_parameter_value(value):
+    """A Python bool, int, float or str -> rcl_interfaces/ParameterValue."""
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    if isinstance(value, bool):
+        return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    if isinstance(value, int):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    if isinstance(value, float):
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
 
 
 def parameter_value(value):

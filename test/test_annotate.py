@@ -110,3 +110,15 @@ def test_tiny_frame():
     assert out.shape == (24, 32, 3)
     # the label has no room above or below and covers the lower part; the left edge stays
     assert tuple(out[8, 2]) == CLASS_COLORS_BGR["mask_weared_incorrect"]
+
+
+def test_the_track_id_is_drawn_before_the_label():
+    box = (100, 150, 220, 300)
+    plain = annotate(_frame(), [_result(box, "without_mask")])
+    tracked_result = _result(box, "without_mask")
+    tracked_result.track_id = "12"
+    tracked = annotate(_frame(), [tracked_result])
+    colour = np.array(color_for("without_mask"))
+    # the label's filled background above the box is wider with "#12 " in front
+    widths = [int((img[box[1] - 5] == colour).all(axis=1).sum()) for img in (plain, tracked)]
+    assert widths[1] > widths[0] > 0

@@ -56,8 +56,9 @@ def install(tmp_path_factory):
     return tmp / 'install' / PKG
 
 
-def test_executable_installed(install):
-    exe = install / 'lib' / PKG / 'facemask_detector'
+@pytest.mark.parametrize('name', ['facemask_detector', 'mask_reminder'])
+def test_executable_installed(install, name):
+    exe = install / 'lib' / PKG / name
     assert exe.is_file(), exe
     assert os.access(exe, os.X_OK), '%s is not executable' % exe
 
@@ -144,7 +145,7 @@ def test_package_manifest_matches_setup():
     exec_deps = {e.text for e in root.findall('exec_depend')}
     for dep in ('rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'python3-numpy',
                 'python3-opencv', 'rcl_interfaces', 'ament_index_python', 'launch',
-                'launch_ros'):
+                'launch_ros', 'std_srvs', 'diagnostic_msgs', 'python3-scipy'):
         assert dep in exec_deps, dep
     assert (REPO / 'resource' / PKG).is_file()
     setup_cfg = (REPO / 'setup.cfg').read_text()

@@ -19,6 +19,8 @@ EXPECTED_ARGS = {
     'image_topic': '/camera/image_raw',
     'namespace': '',
     'rviz': 'false',
+    'reminder': 'false',
+    'say_topic': '/speech/to_speak',
 }
 
 
@@ -89,10 +91,15 @@ def _declared(tree):
     return out
 
 
-def _detector_node(tree):
-    nodes = [c for c in _calls(tree, 'Node') if _const(_kw(c, 'package')) == PKG]
-    assert len(nodes) == 1, 'expected one Node(package=%r)' % PKG
+def _package_node(tree, executable):
+    nodes = [c for c in _calls(tree, 'Node') if _const(_kw(c, 'package')) == PKG
+             and _const(_kw(c, 'executable')) == executable]
+    assert len(nodes) == 1, 'expected one Node(package=%r, executable=%r)' % (PKG, executable)
     return nodes[0]
+
+
+def _detector_node(tree):
+    return _package_node(tree, 'facemask_detector')
 
 
 def _console_scripts():
@@ -168,6 +175,33 @@ def test_rviz_is_optional(tree, aliases):
     cond = _resolve(_kw(rviz_nodes[0], 'condition'), aliases)
     assert isinstance(cond, ast.Call) and _call_name(cond) == 'IfCondition', ast.dump(cond)
     assert _launch_config_name(cond.args[0], aliases) == 'rviz'
+
+
+def test_package_starts_only_the_detector_and_the_reminder(tree):
+    nodes = [c for c in _calls(tree, 'Node') if _const(_kw(c, 'package')) == PKG]
+    assert sorted(_const(_kw(c, 'executable')) for c in nodes) == ['facemask_detector',
+                                                                    'mask_reminder']
+
+
+def test_reminder_starts_on_request_with_the_say_topic(tree, aliases):
+    node = _package_node(tree, 'mask_reminder')
+    assert _const(_kw(node, 'name')) == 'mask_reminder'
+    scripts = _console_scripts()
+    assert scripts['mask_reminder'] == 'marrtino_facemask.reminder:main'
+    cond = _resolve(_kw(node, 'condition'), aliases)
+    assert isinstance(cond, ast.Call) and _call_name(cond) == 'IfCondition', ast.dump(cond)
+    assert _launch_config_name(cond.args[0], aliases) == 'reminder'
+    assert _launch_config_name(_kw(node, 'namespace'), aliases) == 'namespace'
+    params = _resolve(_kw(node, 'parameters'), aliases)
+    assert isinstance(params, ast.List) and len(params.elts) == 1
+    mapping = _resolve(params.elts[0], aliases)
+    assert isinstance(mapping, ast.Dict), ast.dump(mapping)
+    pairs = {_const(k): _resolve(v, aliases) for k, v in zip(mapping.keys, mapping.values)}
+    assert set(pairs) == {'say_topic'}
+    assert _launch_config_name(pairs['say_topic'], aliases) == 'say_topic'
+    # the launch default is the reminder's own default
+    from marrtino_facemask.reminder import SAY_TOPIC
+    assert EXPECTED_ARGS['say_topic'] == SAY_TOPIC
 
 
 def test_rviz_config_shows_annotated_image():

@@ -21,7 +21,7 @@ def config_params():
 
 
 def test_config_lists_every_parameter_with_its_default(config_params):
-    from marrtino_facemask.node import PARAMETERS
+    from marrtino_facemask.params import PARAMETERS
     assert set(config_params) == {p.name for p in PARAMETERS}
     for spec in PARAMETERS:
         value = config_params[spec.name]

@@ -149,8 +149,8 @@ def comp(ros, nodes, small_bgr):
 # --------------------------------------------------------------------------- no DDS
 def test_throttle_keys_are_bounded():
     """Before: the throttle kept every distinct reason text (digits masked) as a key."""
-    from marrtino_facemask.node import _Throttle
-    throttle = _Throttle(60.0)
+    from marrtino_facemask.log_text import Throttle
+    throttle = Throttle(60.0, WARNING_KINDS)
     shown = [throttle(f"bad:{''.join(chr(97 + (i // 26 ** k) % 26) for k in range(4))}")
              for i in range(5000)]
     assert sum(s is not None for s in shown) == 1

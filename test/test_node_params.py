@@ -68,21 +68,17 @@ def test_params_file_values_via_parameter_service(ros, node, params):
     assert values == {**params, "compressed": False, "face_model_dir": ""}
 
 
-def test_parameters_are_read_only(ros, node):
-    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-    from rcl_interfaces.srv import SetParameters
-    client = ros.node.create_client(SetParameters, "/facemask_detector/set_parameters")
-    try:
-        assert ros.spin_until(client.service_is_ready, 10)
-        future = client.call_async(SetParameters.Request(parameters=[Parameter(
-            name="face_confidence",
-            value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.2))]))
-        assert ros.spin_until(future.done, 10)
-        assert not future.result().results[0].successful
-    finally:
-        ros.node.destroy_client(client)
-    assert ros.get_parameters("/facemask_detector", ["face_confidence"]) == \
-        {"face_confidence": 0.7}
+def test_reload_parameters_are_read_only(ros, node, params):
+    """Parameters that need a reload (models, detector, topic, QoS) are refused at run time
+    with a reason; the live ones are tested in test_node_live.py."""
+    changes = {"detector": "dnn", "image_topic": "/other/image", "reliability": "reliable",
+               "model_path": "/tmp/other.pt", "threads": 2}
+    for name, value in changes.items():
+        (result,) = ros.set_parameters("/facemask_detector", {name: value})
+        assert not result.successful, name
+        assert "read-only" in result.reason or "read only" in result.reason, result.reason
+    assert ros.get_parameters("/facemask_detector", list(changes)) == {
+        **{name: params[name] for name in changes if name in params}, "threads": 1}
 
 
 def test_best_effort_node_and_best_effort_publisher(ros, node, face_frame):

@@ -116,7 +116,8 @@ def test_subscription_errors_keep_their_cause():
     from rclpy.context import Context
     from sensor_msgs.msg import Image
 
-    from marrtino_facemask.node import EXIT_CONFIG, EXIT_MODEL, subscription_error
+    from marrtino_facemask.camera_input import subscription_error
+    from marrtino_facemask.params import EXIT_CONFIG, EXIT_MODEL
 
     ctx = Context()
     rclpy.init(context=ctx)

@@ -4,7 +4,8 @@ import json
 import os
 import re
 
-from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC, PARAMETERS
+from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC
+from marrtino_facemask.params import PARAMETERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_COMMAND = "./scripts/env.sh python -m pytest"
@@ -62,11 +63,17 @@ def test_parameter_table_matches_the_node():
         assert default == expected, spec.name
         for choice in spec.choices:
             assert f"`{choice}`" in row[3]
+        assert row[4] == ("live" if spec.live else "read-only"), spec.name
 
 
 def test_topics_in_the_readme_are_the_node_topics():
+    from marrtino_facemask.diagnostics import DIAGNOSTICS_TOPIC
+    from marrtino_facemask.label_info import LABEL_INFO_TOPIC
+    from marrtino_facemask.node import ENABLE_SERVICE
     readme = _read("README.md")
-    assert f"`{DETECTIONS_TOPIC}`" in readme and f"`{ANNOTATED_TOPIC}`" in readme
+    for name in (DETECTIONS_TOPIC, ANNOTATED_TOPIC, LABEL_INFO_TOPIC, DIAGNOSTICS_TOPIC,
+                 ENABLE_SERVICE):
+        assert f"| `{name}`" in readme, name
 
 
 def test_accuracy_section_quotes_the_model_card_metrics():

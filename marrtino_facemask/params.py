@@ -1,0 +1,234 @@
+"""The node's parameters: one :class:`ParamSpec` each, declared with rclpy descriptors.
+
+A spec gives the name, the default (whose type is the parameter's), a description, and the
+limits (``choices`` or an inclusive ``range``). The descriptors carry all of it, so
+``ros2 param describe`` documents the node. ``live`` parameters can be changed at run time
+(``ros2 param set``); the others are read-only (their descriptor says so) because they need
+a reload: a model, the detector, the topic or its QoS.
+
+* :func:`declare_parameters` declares them all at start-up and turns a bad value into a
+  :class:`StartupError` (one line, exit code 2).
+* :func:`refusal` says why a run-time change is refused, or returns None.
+"""
+
+from dataclasses import dataclass
+
+from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
+                    DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, MAX_INPUT_SIZE,
+                    MIN_INPUT_SIZE)
+from .image_codec import DEFAULT_MAX_PIXELS, MAX_SIDE
+from .threads import DEFAULT_THREADS, MAX_THREADS
+from .tracking import (DEFAULT_HOLD_FRAMES, DEFAULT_MAX_MISSED, DEFAULT_MIN_IOU,
+                       DEFAULT_SMOOTHING_WINDOW)
+
+EXIT_OK, EXIT_MODEL, EXIT_CONFIG = 0, 1, 2
+RELIABILITIES = ("reliable", "best_effort")
+DEVICES = ("auto", "cpu", "cuda")   # classifier.DEVICES, repeated to keep torch out of startup
+# face_confidence below this floods a frame with junk boxes: res10 gives 65 to 91 boxes on
+# skimage's pictures at 0.05 (as many as at 0.0), and 2 to 9 at 0.1.
+MIN_FACE_CONFIDENCE = 0.1
+
+
+class StartupError(Exception):
+    """The node cannot start; ``str(exc)`` is the one line to show, with an exit code."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(" ".join(str(message).split()))
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name, default (its type is the parameter's), description, limits,
+    and whether it can change at run time (``live``)."""
+
+    name: str
+    default: object
+    description: str
+    choices: tuple = ()
+    range: tuple = None
+    live: bool = False
+
+    @property
+    def type_name(self):
+        return {bool: "bool", int: "integer", float: "double", str: "string"}[type(self.default)]
+
+    def expectation(self):
+        if self.choices:
+            return "use one of " + ", ".join(f"{self.name}:={c}" for c in self.choices)
+        if self.range:
+            lo, hi = self.range
+            article = "an" if self.type_name[0] in "aeiou" else "a"
+            return f"use {article} {self.type_name} in [{lo}, {hi}]"
+        if isinstance(self.default, bool):
+            return f"use {self.name}:=true or {self.name}:=false"
+        return f"use a {self.type_name}"
+
+    def problem(self, value):
+        """Why ``value`` is not allowed (type, range, choices), or None."""
+        if type(value) is not type(self.default):
+            return f"wrong type, {self.name} is a {self.type_name}; {self.expectation()}"
+        if self.choices and value not in self.choices:
+            return f"unknown {self.name}; {self.expectation()}"
+        if self.range and not self.range[0] <= value <= self.range[1]:
+            return f"out of range; {self.expectation()}"
+        return None
+
+    def descriptor(self):
+        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+        when = ("can be changed at run time (ros2 param set)" if self.live
+                else "read-only: restart the node to change it")
+        desc = ParameterDescriptor(name=self.name, description=f"{self.description} ({when})",
+                                   read_only=not self.live)
+        if self.choices:
+            desc.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.range and isinstance(self.default, int):
+            desc.integer_range = [IntegerRange(from_value=self.range[0],
+                                               to_value=self.range[1], step=1)]
+        elif self.range and isinstance(self.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(self.range[0]), to_value=float(self.range[1]), step=0.0)]
+            desc.additional_constraints = f"{self.range[0]} <= value <= {self.range[1]}"
+        return desc
+
+
+PARAMETERS = (
+    ParamSpec("image_topic", "/camera/image_raw",
+              "camera image topic (sensor_msgs/Image); with compressed:=true the node "
+              "subscribes sensor_msgs/CompressedImage on <image_topic>/compressed"),
+    ParamSpec("compressed", False,
+              "subscribe sensor_msgs/CompressedImage (jpeg/png) on <image_topic>/compressed "
+              "instead of raw images"),
+    ParamSpec("reliability", "reliable",
+              "QoS reliability of the image subscription (keep last 1); a reliable "
+              "subscription does not match a best-effort publisher: then use best_effort",
+              choices=RELIABILITIES),
+    ParamSpec("detector", DEFAULT_DETECTOR,
+              "face detector: centerface (CenterFace fine-tuned on masked faces, finds small "
+              "and masked faces), dnn (OpenCV res10 SSD at 300x300) or haar (OpenCV Haar "
+              "cascade, frontal faces only, no confidence score)", choices=DETECTOR_KINDS),
+    ParamSpec("detector_input_size", DEFAULT_INPUT_SIZE,
+              "centerface only: the frame is scaled so that its longer side is this many px "
+              "(each side rounded up to a multiple of 32); smaller is faster but misses "
+              "small faces",
+              range=(MIN_INPUT_SIZE, MAX_INPUT_SIZE)),
+    ParamSpec("detector_backend", "auto",
+              "centerface only: how it runs: auto (ONNX Runtime when installed, else OpenCV's "
+              "dnn), onnxruntime (about 2.3 times faster on a CPU) or opencv",
+              choices=DETECTOR_BACKENDS),
+    ParamSpec("face_confidence", DEFAULT_FACE_CONFIDENCE,
+              "minimum face score of centerface and dnn (haar faces score 1.0); below "
+              f"{MIN_FACE_CONFIDENCE} a scored detector returns mostly junk boxes",
+              range=(MIN_FACE_CONFIDENCE, 1.0), live=True),
+    ParamSpec("min_face_size", DEFAULT_MIN_FACE_SIZE,
+              "ignore faces whose box is smaller than this many pixels on its longer side",
+              range=(1, 4096), live=True),
+    ParamSpec("model_path", "",
+              "mask classifier checkpoint (.pt); empty: the package's "
+              "models/facemask_resnet18.pt"),
+    ParamSpec("device", "auto",
+              "torch device of the classifier: auto (cuda if available, else cpu), cpu or "
+              "cuda", choices=DEVICES),
+    ParamSpec("publish_annotated", True,
+              "publish facemask/image_annotated (bgr8, boxes and labels drawn) while it has "
+              "subscribers", live=True),
+    ParamSpec("face_model_dir", "",
+              "folder with the face detector's weights (centerface.onnx; deploy.prototxt and "
+              "res10_300x300_ssd_iter_140000.caffemodel); empty: the package's "
+              "models/face_detectors"),
+    ParamSpec("max_image_pixels", DEFAULT_MAX_PIXELS,
+              "refuse frames (raw, or compressed by the size in their jpeg/png header, "
+              "before decoding) that declare more pixels than this (default 4096x4096); "
+              f"at most {MAX_SIDE} px a side in any case",
+              range=(1, MAX_SIDE * MAX_SIDE)),
+    ParamSpec("threads", DEFAULT_THREADS,
+              "CPU threads for torch and OpenCV (and ONNX Runtime); 0: each library's "
+              "default (one per core); the default 1 leaves the other cores to the rest "
+              "of the robot", range=(0, MAX_THREADS)),
+    ParamSpec("enabled", True,
+              "process frames; false: no camera subscription at all, so no frame is "
+              "received or decoded. The facemask/enable service (std_srvs/SetBool) sets it",
+              live=True),
+    ParamSpec("track_max_missed", DEFAULT_MAX_MISSED,
+              "frames in a row that a tracked face may be missing before its track id is "
+              "retired", range=(0, 1000), live=True),
+    ParamSpec("track_min_iou", DEFAULT_MIN_IOU,
+              "a face continues a track when its box overlaps the track's last box by at "
+              "least this IoU", range=(0.01, 1.0), live=True),
+    ParamSpec("smoothing_window", DEFAULT_SMOOTHING_WINDOW,
+              "frames over which a tracked face's class probabilities are averaged; 1: each "
+              "frame's own", range=(1, 100), live=True),
+    ParamSpec("label_hold_frames", DEFAULT_HOLD_FRAMES,
+              "a tracked face's label changes only after another class has led its averaged "
+              "probabilities for this many frames in a row; 1: at once",
+              range=(1, 100), live=True),
+)
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+def _override_text(node, name):
+    override = getattr(node, "_parameter_overrides", {}).get(name)
+    if override is None:
+        return "?"
+    value = override.value
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def declare_parameters(node):
+    """Declare every parameter on ``node``; return {name: value}. Raises StartupError."""
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    values = {}
+    for spec in PARAMETERS:
+        try:
+            value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        except InvalidParameterTypeException:
+            raise StartupError(
+                f"invalid parameter {spec.name}:={_override_text(node, spec.name)}: "
+                f"wrong type, {spec.name} is a {spec.type_name}; {spec.expectation()}"
+                + (" (e.g. 1.0, not 1)" if spec.type_name == "double" else ""),
+                EXIT_CONFIG) from None
+        except InvalidParameterValueException:
+            raise StartupError(
+                f"invalid parameter {spec.name}:={_override_text(node, spec.name)}: "
+                f"out of range; {spec.expectation()}", EXIT_CONFIG) from None
+        if spec.choices and value not in spec.choices:
+            raise StartupError(
+                f"invalid parameter {spec.name}:='{value}': unknown {spec.name}; "
+                f"{spec.expectation()}", EXIT_CONFIG)
+        values[spec.name] = value
+    return values
+
+
+def refusal(parameters):
+    """Why a run-time change of ``parameters`` (rclpy Parameters) is refused, or None.
+
+    rclpy's descriptors already refuse read-only and out-of-range values; this repeats the
+    checks (and adds ``choices``) so that every refusal has a reason that says what to use.
+    """
+    for param in parameters:
+        spec = SPECS.get(param.name)
+        if spec is None:
+            continue
+        if not spec.live:
+            return f"{spec.name} is read-only: restart the node to change it"
+        problem = spec.problem(param.value)
+        if problem:
+            return f"{spec.name}:={param.value!r} refused: {problem}"
+    return None
+
+
+def usage(node_name):
+    lines = [f"usage: {node_name} [--ros-args -p NAME:=VALUE ... | --params-file FILE]",
+             "", "parameters (* = can be changed at run time):"]
+    for spec in PARAMETERS:
+        default = (str(spec.default).lower() if isinstance(spec.default, bool)
+                   else spec.default if spec.default != "" else "''")
+        limits = (f" ({'|'.join(spec.choices)})" if spec.choices else
+                  f" [{spec.range[0]}, {spec.range[1]}]" if spec.range else "")
+        lines.append(f"  {spec.name}{'*' if spec.live else ''} ({spec.type_name}, default "
+                     f"{default}){limits}: {spec.description}")
+    return "\n".join(lines)

@@ -1,0 +1,251 @@
+"""The node's contract for behaviours, over real DDS: track ids, the enable service, live
+parameters, /diagnostics and facemask/label_info.
+
+Two node processes: ``node`` (defaults, enabled) and ``off_node`` (``enabled:=false`` at
+start, in namespace /off, with its own camera topic).
+"""
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
+from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
+
+from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
+
+IMAGE_TOPIC = "/camera/image_raw"
+DETECTIONS = "/facemask/detections"
+NODE = "/facemask_detector"
+OFF_TOPIC = "/off_cam/image"
+OFF_NODE = "/off/facemask_detector"
+OFF_DETECTIONS = "/off/facemask/detections"
+STATUS, OFF_STATUS = f"facemask: {NODE}", f"facemask: {OFF_NODE}"
+
+
+@pytest.fixture(scope="module")
+def node(start_module_node, node_model):
+    return start_module_node("-p", f"model_path:={node_model}", name="live_node")
+
+
+@pytest.fixture(scope="module")
+def off_node(start_module_node, node_model):
+    return start_module_node("-p", f"model_path:={node_model}", "-p", "enabled:=false",
+                             "-p", f"image_topic:={OFF_TOPIC}", "-r", "__ns:=/off",
+                             name="off_node")
+
+
+@pytest.fixture(scope="module")
+def two_faces(astronaut_bgr):
+    """Frames with two faces moving towards each other, 8 px a frame (the real detector
+    finds both in each)."""
+    small = cv2.resize(astronaut_bgr, (280, 280), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(5):
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        frame[100:380, 20 + 8 * i:300 + 8 * i] = small
+        frame[100:380, 340 - 8 * i:620 - 8 * i] = small
+        frames.append(frame)
+    return frames
+
+
+def call_enable(ros, service, value, timeout=15.0):
+    client = ros.node.create_client(SetBool, service)
+    try:
+        assert ros.spin_until(client.service_is_ready, timeout), f"{service} not available"
+        future = client.call_async(SetBool.Request(data=value))
+        assert ros.spin_until(future.done, timeout), f"{service} did not answer"
+        return future.result()
+    finally:
+        ros.node.destroy_client(client)
+
+
+def node_subscriptions(ros, topic, node_name="facemask_detector"):
+    return [info for info in ros.node.get_subscriptions_info_by_topic(topic)
+            if info.node_name == node_name]
+
+
+def diagnostic_status(ros, node_proc, name_part, timeout=10.0, predicate=lambda s: True):
+    """The next /diagnostics status whose name contains ``name_part`` and that satisfies
+    ``predicate``, with its values as a dict."""
+    diags = ros.collector(DiagnosticArray, "/diagnostics", depth=20)
+    diags.clear()
+    found = []
+
+    def match():
+        for msg in diags.msgs:
+            for status in msg.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if name_part in status.name and predicate((status, values)):
+                    found.append((status, values))
+                    return True
+        diags.clear()
+        return False
+    assert ros.spin_until(match, timeout, node_proc), \
+        f"no /diagnostics status for {name_part} within {timeout} s: {node_proc.describe()}"
+    return found[0]
+
+
+def test_track_ids_are_stable_over_frames_and_distinct_within_a_frame(ros, node, two_faces):
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    by_side = []
+    for frame in two_faces:
+        (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+        assert len(msg.detections) == 2, msg
+        ids = [d.id for d in msg.detections]
+        assert all(isinstance(i, str) and i for i in ids)
+        assert ids[0] != ids[1]
+        left = min(msg.detections, key=lambda d: d.bbox.center.position.x)
+        right = max(msg.detections, key=lambda d: d.bbox.center.position.x)
+        by_side.append((left.id, right.id))
+        for det in msg.detections:    # smoothed probabilities: still a distribution
+            scores = [r.hypothesis.score for r in det.results]
+            assert sorted(r.hypothesis.class_id for r in det.results) == sorted(CLASS_NAMES)
+            assert sum(scores) == pytest.approx(1.0, abs=1e-3)
+    assert set(by_side) == {by_side[0]}, by_side
+
+
+def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    frame = cv2.resize(astronaut_bgr, (320, 320))             # a face of about 60 px
+    (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+    assert len(msg.detections) == 1
+
+    (ok,) = ros.set_parameters(NODE, {"min_face_size": 200})
+    assert ok.successful, ok.reason
+    (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+    assert len(msg.detections) == 0                            # applied at once
+    node.wait_for_stderr(r"INFO.*parameter min_face_size: 8 -> 200", timeout=5, spin=ros.spin)
+
+    refused = {"face_confidence": 0.05, "min_face_size": 0, "smoothing_window": 0,
+               "label_hold_frames": 500, "track_min_iou": 1.5, "track_max_missed": -1}
+    for name, value in refused.items():
+        (result,) = ros.set_parameters(NODE, {name: value})
+        assert not result.successful, name
+        assert result.reason, f"{name}: refused without a reason"
+    (wrong_type,) = ros.set_parameters(NODE, {"publish_annotated": "yes"})
+    assert not wrong_type.successful and wrong_type.reason
+
+    accepted = {"min_face_size": 8, "face_confidence": 0.5, "publish_annotated": False,
+                "smoothing_window": 1, "label_hold_frames": 1, "track_max_missed": 2,
+                "track_min_iou": 0.3}
+    for name, value in accepted.items():
+        (result,) = ros.set_parameters(NODE, {name: value})
+        assert result.successful, f"{name}: {result.reason}"
+    assert ros.get_parameters(NODE, list(accepted)) == accepted
+    (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+    assert len(msg.detections) == 1                            # min_face_size back to 8
+    assert "Traceback" not in node.stderr()
+
+
+def test_enable_service_removes_and_restores_the_subscription(ros, node, astronaut_bgr):
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    frame = cv2.resize(astronaut_bgr, (256, 256))
+    ros.request(pub, ros.image_msg(frame), [dets], node)
+
+    off = call_enable(ros, "/facemask/enable", False)
+    assert off.success and "disabled" in off.message and IMAGE_TOPIC in off.message
+    assert ros.spin_until(lambda: not node_subscriptions(ros, IMAGE_TOPIC), 10, node), \
+        "the node still subscribes to the camera after enable false"
+    assert ros.spin_until(lambda: pub.get_subscription_count() == 0, 10, node)
+    assert ros.get_parameters(NODE, ["enabled"]) == {"enabled": False}
+    again = call_enable(ros, "/facemask/enable", False)
+    assert again.success and "already disabled" in again.message
+
+    dets.clear()
+    for _ in range(10):                                        # nothing is processed
+        pub.publish(ros.image_msg(frame, frame_id="while_disabled"))
+        ros.spin(0.1)
+    ros.spin(1.0)
+    assert dets.msgs == []
+    _, values = diagnostic_status(ros, node, STATUS,
+                                  predicate=lambda sv: sv[1].get("enabled") == "false")
+    assert values["input_fps"] == "0.0"
+
+    on = call_enable(ros, "/facemask/enable", True)
+    assert on.success and "enabled" in on.message and "already" not in on.message
+    assert ros.spin_until(lambda: len(node_subscriptions(ros, IMAGE_TOPIC)) == 1, 10, node)
+    msg = ros.image_msg(frame, frame_id="after_enable")
+    (answer,) = ros.request(pub, msg, [dets], node)
+    assert len(answer.detections) == 1
+    assert ros.get_parameters(NODE, ["enabled"]) == {"enabled": True}
+
+
+def test_diagnostics_report_the_frames(ros, node, astronaut_bgr):
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    diags = ros.collector(DiagnosticArray, "/diagnostics", depth=20)
+    ros.wait_ready(node, pub)
+    frame = cv2.resize(astronaut_bgr, (320, 240))
+    ros.spin(1.5)
+    diags.clear()
+    for _ in range(12):                       # 3 s of frames with real stamps
+        stamp = ros.node.get_clock().now().to_msg()
+        ros.request(pub, ros.image_msg(frame, stamp=stamp), [dets], node)
+        ros.spin(0.25)
+    statuses = [(st, {kv.key: kv.value for kv in st.values})
+                for msg in diags.msgs for st in msg.status if st.name == STATUS]
+    assert len(statuses) >= 2, f"{len(statuses)} statuses in 3 s: {node.describe()}"
+    for status, values in statuses:
+        for key in ("enabled", "input_fps", "processed_fps", "dropped_frames", "bad_frames",
+                    "processing_ms_mean", "processing_ms_max", "latency_ms_mean",
+                    "latency_ms_max", "faces_per_frame", "tracks", "frames_received_total",
+                    "frames_processed_total", "dropped_frames_total", "bad_frames_total"):
+            assert key in values, key
+        assert values["enabled"] == "true"
+        assert status.level == b"\x00", status.message          # OK
+    busy = [v for _, v in statuses if v["processing_ms_mean"]]
+    assert busy, statuses
+    for values in busy:
+        assert float(values["processed_fps"]) > 0
+        assert 0 < float(values["processing_ms_mean"]) <= float(values["processing_ms_max"])
+        assert 0 < float(values["latency_ms_mean"]) <= float(values["latency_ms_max"]) < 5000
+        assert float(values["faces_per_frame"]) == pytest.approx(1.0)
+    assert any(float(v["input_fps"]) > 0 for _, v in statuses)
+    last = statuses[-1][1]
+    assert int(last["frames_received_total"]) >= int(last["frames_processed_total"]) >= 12
+
+
+def test_disabled_at_start_then_warns_without_frames(ros, off_node):
+    assert ros.spin_until(lambda: ros.node.count_publishers(OFF_DETECTIONS) > 0, 60, off_node)
+    assert node_subscriptions(ros, OFF_TOPIC) == []
+    status, values = diagnostic_status(ros, off_node, OFF_STATUS)
+    assert values["enabled"] == "false" and status.level == b"\x00"
+    assert "disabled" in status.message
+
+    on = call_enable(ros, "/off/facemask/enable", True)
+    assert on.success and OFF_TOPIC in on.message
+    assert ros.spin_until(lambda: len(node_subscriptions(ros, OFF_TOPIC)) == 1, 10, off_node)
+    # enabled, and no camera publishes: WARN after 5 s
+    status, values = diagnostic_status(ros, off_node, OFF_STATUS, timeout=10,
+                                       predicate=lambda sv: sv[0].level == b"\x01")
+    assert "no frame" in status.message and values["enabled"] == "true"
+
+
+def test_label_info_reaches_a_late_subscriber(ros, off_node):
+    from marrtino_facemask.label_info import QOS
+    assert ros.spin_until(lambda: ros.node.count_publishers("/off/facemask/label_info") > 0,
+                          60, off_node)
+    ros.spin(1.0)                                    # published long before we subscribe
+    got = []
+    sub = ros.node.create_subscription(LabelInfo, "/off/facemask/label_info", got.append, QOS)
+    try:
+        assert ros.spin_until(lambda: got, 10, off_node), "no LabelInfo for a late subscriber"
+    finally:
+        ros.node.destroy_subscription(sub)
+    info = got[0]
+    assert [c.class_name for c in info.class_map] == list(CLASS_NAMES)
+    assert [c.class_id for c in info.class_map] == list(range(len(CLASS_NAMES)))
+    assert info.threshold == pytest.approx(0.3)
