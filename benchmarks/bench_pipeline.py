@@ -7,19 +7,25 @@ Frames are skimage's astronaut (public domain) placed in a 640x480 frame: one fa
 per frame vary the classifier's batch. CenterFace runs on ONNX Runtime (int8 and float32) and
 on OpenCV's dnn; the classifier on each backend and precision of ``--classifiers`` (ONNX
 Runtime float32 needs the checkpoint's .onnx: exported to a temporary folder when it is not
-beside it). Prints median and 90th percentile milliseconds.
+beside it; torch rows need torch). Prints median and 90th percentile milliseconds.
+
+Then the default pipeline on 640x480 frames with 0, 1 and 3 faces (frames.py) and, when its
+venv is present (scripts/setup_peer_venv.sh; --peer-venv), the PyPI package
+face_mask_detector 0.2.3 on the same frames in the same run, with our time as a ratio of its
+(peer.py).
 """
 
 import argparse
 import os
 import sys
 import tempfile
-import time
 
 import cv2
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import peer  # noqa: E402  (benchmarks/, the script's own folder)
+from frames import bench_frames, frame_one_face  # noqa: E402
+from timing import timed  # noqa: E402
 from marrtino_facemask.annotate import annotate  # noqa: E402
 from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
 from marrtino_facemask.classifier import MaskClassifier, onnx_path_for  # noqa: E402
@@ -28,7 +34,7 @@ from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa:
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
 from marrtino_facemask.threads import apply_threads, describe_threads  # noqa: E402
 
-# (name, backend, precision) of the classifier; the first is the node's default
+# (backend, precision) of the classifier by name; the first is the node's default
 CLASSIFIERS = {"onnxruntime-int8": ("onnxruntime", "int8"),
                "onnxruntime-float32": ("onnxruntime", "float32"),
                "torch-float32": ("torch", "float32")}
@@ -53,16 +59,6 @@ def load_classifier(model, backend, precision, tmp):
     return MaskClassifier(model, "cpu", backend, precision)
 
 
-def timed(fn, repeat):
-    fn()  # warm-up
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(1000 * (time.perf_counter() - t))
-    return np.median(out), np.percentile(out, 90)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default=default_model_path())
@@ -73,16 +69,14 @@ def main():
     p.add_argument("--classifiers", default=",".join(CLASSIFIERS),
                    help=f"comma-separated, of {', '.join(CLASSIFIERS)}; the first one runs in "
                         "the whole-frame rows of every detector")
+    peer.add_arguments(p)
     args = p.parse_args()
     apply_threads(args.threads)
     names = [c.strip() for c in args.classifiers.split(",") if c.strip()]
     unknown = [n for n in names if n not in CLASSIFIERS]
     if unknown or not names:
         p.error(f"unknown --classifiers {unknown}: use {', '.join(CLASSIFIERS)}")
-    from skimage import data
-    astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    frame = np.full((480, 640, 3), 40, np.uint8)
-    frame[:, 80:560] = cv2.resize(astro, (480, 480), interpolation=cv2.INTER_AREA)
+    frame = frame_one_face()
     tmp = tempfile.TemporaryDirectory(prefix="bench_pipeline_")
     classifiers = {n: load_classifier(args.model, *CLASSIFIERS[n], tmp.name) for n in names}
     classifier = classifiers[names[0]]
@@ -121,6 +115,22 @@ def main():
     for name, (med, p90) in rows:
         print(f"{name:<{width}} {med:10.2f} {p90:8.2f} {1000 / med:8.1f}")
     tmp.cleanup()
+    compare_with_peer(args)
+
+
+def compare_with_peer(args):
+    """The default pipeline (as the node runs it) on the 0/1/3-face frames, then the peer."""
+    frames = bench_frames()
+    pipe = FaceMaskPipeline.create(args.model)
+    ours = {}
+    print(f"\n{'default pipeline, 640x480 frame':<44} {'median ms':>10} {'p90 ms':>8} "
+          f"{'faces':>8}")
+    for n, frame in frames.items():
+        found = len(pipe(frame))
+        med, p90 = timed(lambda: pipe(frame), args.repeat)
+        ours[n] = (med, p90, found)
+        print(f"{f'{n} face(s)':<44} {med:10.2f} {p90:8.2f} {found:8d}")
+    peer.report(ours, frames, args.peer_venv, args.repeat, args.threads)
 
 
 if __name__ == "__main__":

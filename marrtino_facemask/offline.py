@@ -8,6 +8,9 @@ Both write one JSON line per image (or video frame)::
 
 Video frames also carry ``"frame": index``. A file that cannot be read gets a line with
 ``"error"`` and the run goes on; the exit code is 1 when any file failed, else 0.
+
+On a terminal a progress bar counts the frames. At the end one line on stderr sums up the
+run: images and video frames read, files that failed, faces per class, time per frame.
 """
 
 import argparse
@@ -26,6 +29,7 @@ from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZ
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, FaceModelError)
 from .paths import DEFAULT_PRECISION, PRECISIONS
 from .pipeline import FaceMaskPipeline, results_from_probs
+from .run_summary import RunSummary, estimated_frames, progress_bar, warn
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -50,7 +54,7 @@ def expand_inputs(paths):
 
 def iter_frames(path, every=1):
     """(frame index or None, BGR image) pairs of an image or video file; raises OSError."""
-    if path.lower().endswith(VIDEO_EXTENSIONS):
+    if is_video(path):
         cap = cv2.VideoCapture(path)
         if not cap.isOpened():
             raise OSError(f"cannot open video {path}")
@@ -106,28 +110,41 @@ def common_args(p):
                         "exists) or float32")
 
 
+def is_video(path):
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
 def run(paths, jsonl, process, annotate_dir=None, every=1):
-    failed = 0
+    """Process every frame of ``paths``; returns the number of files that failed."""
     out = sys.stdout if jsonl == "-" else open(jsonl, "w")
+    summary = RunSummary()
     try:
-        for path in expand_inputs(paths):
-            try:
-                for index, image in iter_frames(path, every):
-                    results = process(image)
-                    out.write(json.dumps(record(path, index, image, results)) + "\n")
-                    if annotate_dir:
-                        target = os.path.join(annotate_dir, annotated_name(path, index))
-                        if not cv2.imwrite(target, annotate(image, results)):
-                            print(f"warning: cannot write {target}", file=sys.stderr)
-            except OSError as exc:
-                failed += 1
-                out.write(json.dumps({"image": path, "error": str(exc)}) + "\n")
-                print(f"warning: {exc}", file=sys.stderr)
-            out.flush()
+        files = expand_inputs(paths)
+        with progress_bar(estimated_frames(files, is_video, every)) as bar:
+            for path in files:
+                summary.add_file()
+                try:
+                    for index, image in iter_frames(path, every):
+                        results = process(image)
+                        out.write(json.dumps(record(path, index, image, results)) + "\n")
+                        if annotate_dir:
+                            target = os.path.join(annotate_dir, annotated_name(path, index))
+                            if not cv2.imwrite(target, annotate(image, results)):
+                                warn(f"cannot write {target}")
+                        summary.add_frame(index, results)
+                        bar.update()
+                except OSError as exc:
+                    if not is_video(path):
+                        bar.update()      # the one frame it was counted for
+                    summary.add_failure()
+                    out.write(json.dumps({"image": path, "error": str(exc)}) + "\n")
+                    warn(exc)
+                out.flush()
     finally:
         if out is not sys.stdout:
             out.close()
-    return failed
+    print(summary.finish().line(), file=sys.stderr)
+    return summary.failed
 
 
 def main_detect(argv=None):

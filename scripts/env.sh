@@ -8,19 +8,26 @@
 # Works from any directory. Sets PATH (venv first), VIRTUAL_ENV, PYTHONPATH (vendored
 # vision_msgs, if built, and the repo root), LD_LIBRARY_PATH, AMENT_PREFIX_PATH,
 # RMW_IMPLEMENTATION=rmw_fastrtps_cpp and, unless already set,
-# ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and FASTDDS_DEFAULT_PROFILES_FILE (the Fast DDS
-# profile config/fastdds_large_frames.xml). The venv is $MARRTINO_VENV (default <repo>/.venv).
+# ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and FASTDDS_DEFAULT_PROFILES_FILE (FASTRTPS_... on
+# jazzy) to the Fast DDS profile config/fastdds_large_frames.xml. MARRTINO_DISTRO picks the
+# ROS 2 distro (kilted, the default, or jazzy; see scripts/distro.sh); the venv is
+# $MARRTINO_VENV (default <repo>/.venv, or <repo>/.venv-jazzy for jazzy).
 
 _marrtino_env() {
-    local repo venv ws sp d ld="" pp
+    local repo venv ws sp d ld="" pp spec pyver venv_name profiles_var
     repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)" || return 1
-    venv="${MARRTINO_VENV:-$repo/.venv}"
+    # shellcheck source=distro.sh
+    source "$repo/scripts/distro.sh" || return 1
+    spec="$(marrtino_distro_spec)" || return 2
+    unset -f marrtino_distro_spec marrtino_python_is marrtino_find_python
+    read -r pyver _ venv_name profiles_var <<<"$spec"
+    venv="${MARRTINO_VENV:-$repo/$venv_name}"
     case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 
     "$repo/scripts/setup_env.sh" --quiet || return $?
 
     ws="$venv/ros_ws/install"
-    sp="$venv/lib/python3.11/site-packages"
+    sp="$venv/lib/python$pyver/site-packages"
 
     # Prepend $2 to the colon-separated variable named $1, unless it is already first.
     _marrtino_prepend() {
@@ -42,7 +49,7 @@ _marrtino_env() {
     export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 
     pp="$repo"
-    [[ -d "$ws/lib/python3.11/site-packages" ]] && pp="$ws/lib/python3.11/site-packages:$pp"
+    [[ -d "$ws/lib/python$pyver/site-packages" ]] && pp="$ws/lib/python$pyver/site-packages:$pp"
     _marrtino_prepend PYTHONPATH "$pp"
 
     local ament="$venv"
@@ -53,9 +60,10 @@ _marrtino_env() {
     # Keep DDS discovery on this machine unless the caller asked for something else.
     export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
     # Raw 640x480 frames through a 32 MB shared-memory segment, unless the caller chose a
-    # profile (FASTRTPS_... is Humble's name; these Kilted wheels warn when it is set).
+    # profile. The variable is the one this distro's Fast DDS reads (scripts/distro.sh):
+    # FASTDDS_... for Kilted, FASTRTPS_... for Jazzy (Kilted's wheels warn when that one is set).
     if [[ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}${FASTRTPS_DEFAULT_PROFILES_FILE:-}" ]]; then
-        export FASTDDS_DEFAULT_PROFILES_FILE="$repo/config/fastdds_large_frames.xml"
+        export "$profiles_var=$repo/config/fastdds_large_frames.xml"
     fi
     unset -f _marrtino_prepend
 }

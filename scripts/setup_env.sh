@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Create or update the project's development environment (see DEVELOPERS.md):
-#   - a Python 3.11 venv at $MARRTINO_VENV (default: <repo>/.venv) with requirements/env.txt
+#   - a venv at $MARRTINO_VENV with the ROS 2 wheels of $MARRTINO_DISTRO (scripts/distro.sh):
+#     kilted (default): Python 3.11, requirements/env.txt, <repo>/.venv;
+#     jazzy: Python 3.12, requirements/env-jazzy.txt, <repo>/.venv-jazzy
 #     (the face detectors' weights ship in models/face_detectors: no extra package);
-#   - the /opt/python/cp311-cp311 links that the ROS wheels' CMake files expect;
+#   - the /opt/python/cpXY-cpXY links that the ROS wheels' CMake files expect;
 #   - the vendored interfaces/vision_msgs, built with colcon into <venv>/ros_ws, but only
 #     where no vision_msgs Python package is importable already (a distro install).
-# Idempotent: a stamp in the venv holds hashes of requirements/env.txt, interfaces/** and this
-# script; only the steps whose inputs changed are redone, and a no-op run takes well under 2 s.
+# Idempotent: a stamp in the venv holds hashes of the requirements file (and the files it
+# includes), interfaces/** and the scripts; only the steps whose inputs changed are redone,
+# and a no-op run takes well under 2 s.
 #
-# Usage: scripts/setup_env.sh [--quiet]   (--quiet: say nothing when already up to date)
+# Usage: [MARRTINO_DISTRO=jazzy] scripts/setup_env.sh [--quiet]
+#   (--quiet: say nothing when already up to date)
 # Progress goes to stderr; full tool output goes to <venv>/setup.log.
 set -euo pipefail
 
@@ -16,20 +20,23 @@ QUIET=0
 for arg in "$@"; do
     case "$arg" in
         --quiet|-q) QUIET=1 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup_env: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-VENV="${MARRTINO_VENV:-$REPO/.venv}"
+# shellcheck source=distro.sh
+source "$REPO/scripts/distro.sh"
+DISTRO_SPEC="$(marrtino_distro_spec)" || exit 2
+read -r PYVER REQ_NAME VENV_NAME _ <<<"$DISTRO_SPEC"
+VENV="${MARRTINO_VENV:-$REPO/$VENV_NAME}"
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 WS="$VENV/ros_ws"
 STAMP="$VENV/.marrtino_setup_stamp"
 LOG="$VENV/setup.log"
-REQ="$REPO/requirements/env.txt"
-PYVER=3.11
-OPT_PY=/opt/python/cp311-cp311
+REQ="$REPO/$REQ_NAME"
+OPT_PY="/opt/python/cp${PYVER/./}-cp${PYVER/./}"
 OPT_PY_INCLUDE="$OPT_PY/include/python$PYVER"
 OPT_NP_INCLUDE="$OPT_PY/lib/python$PYVER/site-packages/numpy/_core/include"
 
@@ -47,14 +54,22 @@ fail_step() {
 # Content hashes (file names are left out, so they do not depend on how the script was invoked).
 hash_of() { cat -- "$@" | sha256sum | cut -c1-16; }
 
-hash_req() { hash_of "$REQ"; }
-hash_script() { hash_of "${BASH_SOURCE[0]}"; }
+# The requirements file and the files it includes with "-r FILE" (relative to it).
+req_files() {
+    local inc
+    echo "$REQ"
+    sed -n 's/^[[:space:]]*-r[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$REQ" | while read -r inc; do
+        echo "$(dirname "$REQ")/$inc"
+    done
+}
+hash_req() { local f; mapfile -t f < <(req_files); hash_of "${f[@]}"; }
+hash_script() { hash_of "${BASH_SOURCE[0]}" "$REPO/scripts/distro.sh"; }
 hash_ifaces() {
     (cd "$REPO" && find interfaces -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) \
         | sha256sum | cut -c1-16
 }
 
-[[ -f "$REQ" ]] || die "missing $REQ"
+while read -r f; do [[ -f "$f" ]] || die "missing $f"; done < <(req_files)
 [[ -d "$REPO/interfaces/vision_msgs" ]] || die "missing $REPO/interfaces/vision_msgs"
 
 WANT_REQ="$(hash_req)"
@@ -131,20 +146,15 @@ venv_ld_path() {
 # 1. venv ------------------------------------------------------------------
 OLD_SCRIPT="$(stamp_get script)"
 if [[ ! -x "$VENV/bin/python" ]]; then
-    is_py311() {
-        command -v "$1" >/dev/null 2>&1 &&
-            [[ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" == "$PYVER" ]]
-    }
     BASE_PY=""
     if [[ -n "${MARRTINO_PYTHON:-}" ]]; then
-        is_py311 "$MARRTINO_PYTHON" || die "MARRTINO_PYTHON=$MARRTINO_PYTHON is not a Python $PYVER interpreter"
+        marrtino_python_is "$PYVER" "$MARRTINO_PYTHON" \
+            || die "MARRTINO_PYTHON=$MARRTINO_PYTHON is not a Python $PYVER interpreter"
         BASE_PY="$MARRTINO_PYTHON"
     else
-        for cand in python$PYVER python3; do
-            if is_py311 "$cand"; then BASE_PY="$cand"; break; fi
-        done
+        BASE_PY="$(marrtino_find_python "$PYVER")" || BASE_PY=""
     fi
-    [[ -n "$BASE_PY" ]] || die "Python $PYVER not found (the ROS wheels are cp311); set MARRTINO_PYTHON=/path/to/python$PYVER"
+    [[ -n "$BASE_PY" ]] || die "Python $PYVER not found (the ${MARRTINO_DISTRO:-kilted} ROS wheels are cp${PYVER/./}); set MARRTINO_PYTHON=/path/to/python$PYVER"
     say "creating venv $VENV (with $(command -v "$BASE_PY"))"
     "$BASE_PY" -m venv "$VENV" >>"$LOG" 2>&1 || fail_step "python -m venv $VENV failed"
     rm -f "$STAMP"
@@ -155,10 +165,10 @@ PY="$VENV/bin/python"
 
 # 2. pip packages ----------------------------------------------------------------
 if [[ "$(stamp_get req)" != "$WANT_REQ" || "$OLD_SCRIPT" != "$WANT_SCRIPT" ]]; then
-    say "installing Python packages from requirements/env.txt (a few minutes for a new venv) ..."
+    say "installing Python packages from $REQ_NAME (a few minutes for a new venv) ..."
     t=$SECONDS
     "$PY" -m pip install --disable-pip-version-check --no-input -q -r "$REQ" >>"$LOG" 2>&1 \
-        || fail_step "pip install -r requirements/env.txt failed"
+        || fail_step "pip install -r $REQ_NAME failed"
     say "  Python packages ready ($((SECONDS - t)) s)"
     # Record progress now, so that a later failure does not redo this step; step 3's
     # record stays as it was (step 3 checks its own output before trusting it).

@@ -3,14 +3,21 @@
 * DDS isolation for the whole session: a random ROS_DOMAIN_ID in a safe range (override
   with MARRTINO_TEST_DOMAIN_ID) and discovery limited to this machine, set before anything
   starts a ROS context, and inherited by the node processes the tests start.
-* Fixtures: ``astronaut_bgr``, ``tiny_checkpoint``, ``start_node`` / ``start_module_node``
-  (the node as a separate process) and ``ros`` (an in-process rclpy test node with
-  publishers, collectors and bounded waits).
+* Fixtures: ``astronaut_bgr``, ``tiny_checkpoint``, ``node_model`` (a classifier the node can
+  load here), ``start_node`` / ``start_module_node`` (the node as a separate process) and
+  ``ros`` (an in-process rclpy test node with publishers, collectors and bounded waits).
+* Marker ``ros``: the tests that need ROS 2 (real nodes over DDS, messages). It is added to
+  every test that uses a ROS fixture; modules without one mark themselves. CI runs them on a
+  second distro with ``-m ros`` (README.md).
+* ``MARRTINO_TEST_BACKEND`` (e.g. ``onnxruntime``), when set, is passed to every node the tests
+  start as ``-p backend:=...``, before the test's own arguments.
+* Torch is optional (the Jazzy environment has none): the fixtures that need it skip, saying so.
 
 rclpy is imported only inside the ROS fixtures, so ROS-free tests (training, evaluation)
 do not need it.
 """
 
+import importlib.util
 import os
 import random
 import re
@@ -25,6 +32,14 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The shipped classifier as ONNX for the torch-free backend (`python -m marrtino_facemask
+# export`, and its int8 copy from `quantize`): the first of these that exists.
+SHIPPED_ONNX_CANDIDATES = [REPO_ROOT / "models" / "facemask_resnet18.onnx",
+                           REPO_ROOT / "models" / "facemask_resnet18_int8.onnx"]
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+NO_TORCH = "torch is not installed here (the Jazzy environment is torch-free)"
+# Fixtures whose users need ROS 2; their tests get the ``ros`` marker.
+ROS_FIXTURES = {"ros", "ros_session", "start_node", "start_module_node"}
 # Linux: domain ids above 101 can collide with the ephemeral port range; 0 is everybody's.
 SAFE_DOMAIN_IDS = (1, 101)
 
@@ -47,8 +62,47 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return (f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID')} "
-            f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE')}")
+    why_not = node_classifier_unavailable()
+    return [f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID')} "
+            f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE')}",
+            f"node tests: classifier {'unavailable: ' + why_not if why_not else node_model_path_hint()}"
+            f", MARRTINO_TEST_BACKEND={os.environ.get('MARRTINO_TEST_BACKEND', '(unset)')}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if ROS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ros)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """Without torch, a test module that cannot be imported for want of torch is reported as
+    skipped with that reason, instead of failing the collection of the whole run."""
+    report = yield
+    if (not HAVE_TORCH and report.failed and isinstance(collector, pytest.Module)
+            and "No module named 'torch'" in str(report.longrepr)):
+        report.outcome = "skipped"
+        report.longrepr = (str(collector.path), 0, f"Skipped: needs torch: {NO_TORCH}")
+        report.result = []
+    return report
+
+
+def shipped_onnx():
+    return next((p for p in SHIPPED_ONNX_CANDIDATES if p.is_file()), None)
+
+
+def node_classifier_unavailable():
+    """Why the node cannot load a mask classifier in this environment, or None."""
+    if HAVE_TORCH or shipped_onnx():
+        return None
+    names = " or ".join(str(p.relative_to(REPO_ROOT)) for p in SHIPPED_ONNX_CANDIDATES)
+    return f"{NO_TORCH} and there is no {names}"
+
+
+def node_model_path_hint():
+    return ("tiny torch checkpoint" if HAVE_TORCH
+            else str(shipped_onnx().relative_to(REPO_ROOT)))
 
 
 # --------------------------------------------------------------------------- data
@@ -62,7 +116,7 @@ def astronaut_bgr():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """An untrained ResNet18 in the real checkpoint format (seeded, so reproducible)."""
-    import torch
+    torch = pytest.importorskip("torch", reason=f"needs torch: {NO_TORCH}")
 
     from marrtino_facemask.checkpoint import build_model, save_checkpoint
     with torch.random.fork_rng():      # leave the global RNG to the other tests
@@ -71,6 +125,23 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny_resnet18.pt"
     save_checkpoint(str(path), model, meta={"note": "untrained, for tests"})
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def node_can_classify():
+    """Skips the test where the node has no classifier it can run (no torch and no ONNX model)."""
+    why_not = node_classifier_unavailable()
+    if why_not:
+        pytest.skip(f"the node cannot classify here: {why_not}")
+
+
+@pytest.fixture(scope="session")
+def node_model(request, node_can_classify):
+    """A mask classifier the node can load here, for ``model_path``: the tiny checkpoint where
+    torch is installed, else the shipped ONNX model (for the ONNX Runtime backend)."""
+    if HAVE_TORCH:
+        return request.getfixturevalue("tiny_checkpoint")
+    return str(shipped_onnx())
 
 
 # --------------------------------------------------------------------------- node process
@@ -83,8 +154,11 @@ class NodeProcess:
         self.stderr_path = Path(log_dir) / f"{name}.stderr"
         self.stdout_path = Path(log_dir) / f"{name}.stdout"
         cmd = [sys.executable, "-m", "marrtino_facemask", command]
+        backend = os.environ.get("MARRTINO_TEST_BACKEND") if command == "node" else None
+        if backend:
+            cmd += ["--ros-args", "-p", f"backend:={backend}"]
         if self.ros_args:
-            cmd += ["--ros-args", *self.ros_args]
+            cmd += ([] if backend else ["--ros-args"]) + self.ros_args
         self.cmd = cmd
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
@@ -169,6 +243,9 @@ class _NodeStarter:
         self.procs = []
 
     def __call__(self, *ros_args, name=None, command="node"):
+        why_not = node_classifier_unavailable() if command == "node" else None
+        if why_not:
+            pytest.skip(f"the node cannot classify here: {why_not}")
         name = name or f"node{len(self.procs)}"
         proc = NodeProcess(ros_args, self.log_dir, name, command)
         self.procs.append(proc)

@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.ros
 
 
-def test_demo_runs_the_node_and_reports(tmp_path):
+def test_demo_runs_the_node_and_reports(tmp_path, node_can_classify):
     out = tmp_path / "demo_out"
     proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "demo", "--frames", "8",
                            "--fps", "4", "--out", str(out)], cwd=REPO, capture_output=True,

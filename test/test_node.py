@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
@@ -24,8 +25,8 @@ ANNOTATED = "/facemask/image_annotated"
 
 
 @pytest.fixture(scope="module")
-def node(start_module_node, tiny_checkpoint):
-    return start_module_node("-p", f"model_path:={tiny_checkpoint}", name="default_node")
+def node(start_module_node, node_model):
+    return start_module_node("-p", f"model_path:={node_model}", name="default_node")
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
@@ -18,8 +19,8 @@ ANNOTATED = "/facemask/image_annotated"
 
 
 @pytest.fixture(scope="module")
-def node(start_module_node, tiny_checkpoint):
-    return start_module_node("-p", f"model_path:={tiny_checkpoint}", "-p", "compressed:=true",
+def node(start_module_node, node_model):
+    return start_module_node("-p", f"model_path:={node_model}", "-p", "compressed:=true",
                              name="compressed_node")
 
 

@@ -8,6 +8,7 @@ import yaml
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "detector.yaml"
 
@@ -28,13 +29,13 @@ def test_config_lists_every_parameter_with_its_default(config_params):
         assert value == spec.default, f"{spec.name}: file {value!r}, node {spec.default!r}"
 
 
-def test_config_yaml_configures_a_namespaced_node(ros, start_node, tiny_checkpoint,
+def test_config_yaml_configures_a_namespaced_node(ros, start_node, node_model,
                                                   config_params):
     # the command line's -p after --params-file wins: no trained model in the repo yet
-    node = start_node("--params-file", str(CONFIG), "-p", f"model_path:={tiny_checkpoint}",
+    node = start_node("--params-file", str(CONFIG), "-p", f"model_path:={node_model}",
                       "-r", "__ns:=/robot1")
     values = ros.get_parameters("/robot1/facemask_detector", list(config_params), timeout=60)
-    assert values == {**config_params, "model_path": tiny_checkpoint}
+    assert values == {**config_params, "model_path": node_model}
     # outputs are relative names: they follow the namespace
     assert ros.spin_until(lambda: ros.node.count_publishers("/robot1/facemask/detections") > 0,
                           10, node)

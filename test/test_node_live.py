@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -29,13 +30,13 @@ STATUS, OFF_STATUS = f"facemask: {NODE}", f"facemask: {OFF_NODE}"
 
 
 @pytest.fixture(scope="module")
-def node(start_module_node, tiny_checkpoint):
-    return start_module_node("-p", f"model_path:={tiny_checkpoint}", name="live_node")
+def node(start_module_node, node_model):
+    return start_module_node("-p", f"model_path:={node_model}", name="live_node")
 
 
 @pytest.fixture(scope="module")
-def off_node(start_module_node, tiny_checkpoint):
-    return start_module_node("-p", f"model_path:={tiny_checkpoint}", "-p", "enabled:=false",
+def off_node(start_module_node, node_model):
+    return start_module_node("-p", f"model_path:={node_model}", "-p", "enabled:=false",
                              "-p", f"image_topic:={OFF_TOPIC}", "-r", "__ns:=/off",
                              name="off_node")
 

@@ -7,6 +7,7 @@ import yaml
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
@@ -17,14 +18,14 @@ ANNOTATED = "/facemask/image_annotated"
 
 
 @pytest.fixture(scope="module")
-def params(tiny_checkpoint):
+def params(node_model):
     return {
         "image_topic": TOPIC,
         "reliability": "best_effort",
         "detector": "haar",
         "face_confidence": 0.7,
         "min_face_size": 200,          # larger than the astronaut's face (about 93 px)
-        "model_path": tiny_checkpoint,
+        "model_path": node_model,
         "device": "cpu",
         "publish_annotated": False,
     }

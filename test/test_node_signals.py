@@ -9,11 +9,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
-
-import torch  # noqa: E402
-
-from marrtino_facemask.checkpoint import (FORMAT, FORMAT_VERSION, IMAGENET_MEAN,  # noqa: E402
-                                          IMAGENET_STD)
+pytestmark = pytest.mark.ros
 
 STOP_WITHIN_S = 2.0
 
@@ -27,9 +23,9 @@ def _stopped_cleanly(node, t_signal):
     return took
 
 
-def test_double_ctrl_c_exits_0(start_node, tiny_checkpoint):
+def test_double_ctrl_c_exits_0(start_node, node_model):
     """Before: two Ctrl-C 50 ms apart exited with -2 (the second one hit clean-up)."""
-    node = start_node("-p", f"model_path:={tiny_checkpoint}")
+    node = start_node("-p", f"model_path:={node_model}")
     node.wait_for_stderr(r"ready: ", timeout=90)
     t0 = time.monotonic()
     node.proc.send_signal(signal.SIGINT)
@@ -39,8 +35,8 @@ def test_double_ctrl_c_exits_0(start_node, tiny_checkpoint):
     print(f"\ndouble Ctrl-C: exit 0 after {took:.2f} s")
 
 
-def test_signal_storm_exits_0(start_node, tiny_checkpoint):
-    node = start_node("-p", f"model_path:={tiny_checkpoint}")
+def test_signal_storm_exits_0(start_node, node_model):
+    node = start_node("-p", f"model_path:={node_model}")
     node.wait_for_stderr(r"ready: ", timeout=90)
     t0 = time.monotonic()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM, signal.SIGINT) * 5:
@@ -52,11 +48,11 @@ def test_signal_storm_exits_0(start_node, tiny_checkpoint):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("delay", [0.5, 2.5])
-def test_signal_during_startup_exits_0_fast(start_node, tiny_checkpoint, sig, delay):
+def test_signal_during_startup_exits_0_fast(start_node, node_model, sig, delay):
     """Before: a SIGTERM during start-up waited for the models to load (3.5 s, 10 s on a
     busy machine). ``delay`` after the start falls in the imports, the model loading or
     the warm-up, depending on the machine's load."""
-    node = start_node("-p", f"model_path:={tiny_checkpoint}")
+    node = start_node("-p", f"model_path:={node_model}")
     time.sleep(delay)
     t0 = time.monotonic()
     node.proc.send_signal(sig)
@@ -68,6 +64,9 @@ def test_signal_during_startup_exits_0_fast(start_node, tiny_checkpoint, sig, de
 
 # --------------------------------------------------------------------------- bad checkpoints
 def _checkpoint(path, **changes):
+    torch = pytest.importorskip("torch", reason="needs torch to write a checkpoint")
+    from marrtino_facemask.checkpoint import (FORMAT, FORMAT_VERSION, IMAGENET_MEAN,
+                                              IMAGENET_STD)
     ckpt = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": "resnet18",
             "class_names": ["mask_weared_incorrect", "with_mask", "without_mask"],
             "input_size": 96, "crop_margin": 0.15, "mean": list(IMAGENET_MEAN),
@@ -100,9 +99,9 @@ def test_bad_checkpoint_metadata_exits_1_with_one_line(start_node, tmp_path, cha
     ("max_image_pixels:=0", ["max_image_pixels:=0", "integer in [1,"]),
     ("threads:=-1", ["threads:=-1", "[0, 256]"]),
 ])
-def test_junk_parameters_exit_2(start_node, tiny_checkpoint, arg, words):
+def test_junk_parameters_exit_2(start_node, node_model, arg, words):
     """Before: face_confidence:=0.0 was allowed and gave 95 boxes on a one-face frame."""
-    node = start_node("-p", f"model_path:={tiny_checkpoint}", "-p", arg)
+    node = start_node("-p", f"model_path:={node_model}", "-p", arg)
     assert node.wait_exit(timeout=60) == 2, node.describe()
     lines = node.stderr_lines()
     assert len(lines) == 1 and "[ERROR]" in lines[0], node.describe()

@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 MODEL_ERRORS = {
     # name: (file content or None for a missing file, words the error line must contain)
@@ -45,9 +46,9 @@ BAD_PARAMETERS = {
 
 
 @pytest.mark.parametrize("arg", sorted(BAD_PARAMETERS))
-def test_bad_parameters_exit_2(start_node, tiny_checkpoint, arg):
+def test_bad_parameters_exit_2(start_node, node_model, arg):
     t0 = time.monotonic()
-    node = start_node("-p", f"model_path:={tiny_checkpoint}", "-p", arg)
+    node = start_node("-p", f"model_path:={node_model}", "-p", arg)
     code = node.wait_exit(timeout=30)
     assert code == 2, node.describe()
     lines = node.stderr_lines()

@@ -15,6 +15,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
+pytest.importorskip("torch", reason="export (the float32 source of quantize) needs torch")
 
 from marrtino_facemask import quantize  # noqa: E402
 from marrtino_facemask.checkpoint import DEFAULT_MODEL_NAME, REPO_MODELS_DIR  # noqa: E402

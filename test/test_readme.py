@@ -9,6 +9,8 @@ from marrtino_facemask.params import PARAMETERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_COMMAND = "./scripts/env.sh python -m pytest"
+JAZZY_TEST_COMMAND = ("MARRTINO_DISTRO=jazzy MARRTINO_TEST_BACKEND=onnxruntime "
+                      "./scripts/env.sh python -m pytest -m ros")
 DEMO_COMMAND = "./scripts/env.sh python -m marrtino_facemask demo"
 
 
@@ -28,12 +30,17 @@ def _table_rows(text, header_start):
     return rows
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_test_commands():
+    """CI runs the README's two test commands (Kilted, then Jazzy), both whatever the first
+    gives, and fails if either fails."""
     readme = _read("README.md")
-    assert TEST_COMMAND in readme and DEMO_COMMAND in readme
+    assert TEST_COMMAND in readme and DEMO_COMMAND in readme and JAZZY_TEST_COMMAND in readme
     ci = [ln.strip() for ln in _read(".ci/run").splitlines()
           if ln.strip() and not ln.lstrip().startswith("#")]
-    assert ci[-1] == f"exec {TEST_COMMAND}"
+    runs = [ln for ln in ci if "./scripts/env.sh" in ln]
+    assert runs == [f"{TEST_COMMAND} || status=$?",
+                    f"{JAZZY_TEST_COMMAND} || {{ [[ $status -ne 0 ]] || status=$?; }}"]
+    assert ci[-1] == "exit $status" and "set -e" not in "\n".join(ci)
 
 
 def test_the_quick_start_has_exactly_the_two_commands():

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
+pytestmark = pytest.mark.ros
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.ros
 MSG_DIR = REPO / 'interfaces' / 'vision_msgs' / 'msg'
 
 # vision_msgs 4.1.1 (Humble): message -> [(field, .msg type)], in declaration order.
