@@ -81,10 +81,10 @@ def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECIS
             raise ModelError("backend 'onnxruntime' asked for but onnxruntime is not installed: "
                              "run `pip install onnxruntime`, or use backend torch")
         if not os.path.isfile(onnx_path):
-            if is_onnx:
+            if is_onnx or not os.path.isfile(model_path):
                 raise ModelError(f"model file '{model_path}' not found: pass model_path:=/path/"
                                  "to/model.onnx (or .pt), or the package's default")
-            raise ModelError(f"no ONNX file '{onnx_path}' next to '{model_path}': "
+            raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}': "
                              + EXPORT_HINT.format(pt=model_path) + ", or use backend torch")
         return "onnxruntime", onnx_path
     # auto with a .pt: its ONNX file when ONNX Runtime can run it, else the checkpoint on torch
@@ -94,7 +94,11 @@ def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECIS
         if not has_ort:
             raise ModelError("neither onnxruntime nor torch is installed: run "
                              "`pip install onnxruntime`")
-        raise ModelError(f"no ONNX file '{onnx_path}' next to '{model_path}' and torch is not "
+        if not os.path.isfile(model_path):
+            raise ModelError(f"model file '{model_path}' not found: pass model_path:=/path/"
+                             "to/model.onnx (or .pt), or the package's default")
+        raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}' and "
+                         "torch is not "
                          "installed: " + EXPORT_HINT.format(pt=model_path))
     return "torch", model_path
 

@@ -19,7 +19,8 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 # metadata_props keys; JSON values (a list for class_names, mean, std; a dict for meta)
 JSON_KEYS = ("class_names", "input_size", "crop_margin", "mean", "std", "meta")
-EXPORT_HINT = "run `python -m marrtino_facemask export --model MODEL.pt` to write it again"
+EXPORT_HINT = ("pass model_path:=/path/to/model.onnx (or .pt), or write the file again with "
+               "`python -m marrtino_facemask export --model MODEL.pt`")
 
 
 class StaleExportError(ModelError):
@@ -99,8 +100,7 @@ class OnnxRuntimeNet:
 
     def __init__(self, path, exported_from=None):
         if not os.path.isfile(path):
-            raise ModelError(f"model file '{path}' not found: pass model_path:=/path/to/model"
-                             ".onnx (or .pt), or {EXPORT_HINT[4:]}")
+            raise ModelError(f"model file '{path}' not found: {EXPORT_HINT}")
         self.session = _session(path)
         fields = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         if exported_from and os.path.isfile(exported_from) \

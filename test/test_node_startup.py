@@ -1,5 +1,7 @@
 """Startup errors: one clear line on stderr, no traceback, a non-zero exit, quickly."""
 
+import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -15,12 +17,15 @@ MODEL_ERRORS = {
     "missing model": (None, ["model_path", "not found"]),
     "corrupt model": (b"\x00garbage, not a torch checkpoint" * 100, ["model_path", "corrupt"]),
 }
+# the file the node's classifier backend reads here: the .pt on torch, else an .onnx
+MODEL_SUFFIX = (".onnx" if os.environ.get("MARRTINO_TEST_BACKEND") == "onnxruntime"
+                or importlib.util.find_spec("torch") is None else ".pt")
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_ERRORS))
 def test_model_errors_exit_1(start_node, tmp_path, case):
     content, words = MODEL_ERRORS[case]
-    path = tmp_path / "model.pt"
+    path = tmp_path / f"model{MODEL_SUFFIX}"
     if content is not None:
         path.write_bytes(content)
     t0 = time.monotonic()
