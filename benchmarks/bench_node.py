@@ -13,6 +13,10 @@ would, each stamped with the time of publication. It reports:
 - the node's resident memory (VmRSS): when it is ready (before the first frame), after its
   1000th answer, and at the end; and its peak (VmHWM) at the end;
 - the node's CPU use over the run.
+
+``--pan PX`` moves the picture PX px a frame, left for a second then right for a second, as a
+turning robot sees it (a still frame otherwise); useful with ``--param detect_every:=N``,
+whose optical flow then has motion to follow.
 """
 
 import argparse
@@ -20,6 +24,7 @@ import os
 import sys
 import time
 
+import cv2
 import numpy as np
 
 import rosbench
@@ -33,6 +38,11 @@ def run(args):
     from marrtino_facemask.ros_msgs import bgr_to_image_msg
 
     frame = bench_frames()[args.faces]
+    # one to-and-fro second of panning (a still frame without --pan), as raw bgr8 bytes
+    offsets = [args.pan * (k if k <= args.fps else 2 * args.fps - k)
+               for k in range(int(2 * args.fps))] if args.pan else [0]
+    datas = [cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, 0]]),
+                            (frame.shape[1], frame.shape[0])).tobytes() for dx in offsets]
     with rosbench.ros_node("bench_node_camera") as (node, executor):
         clock = node.get_clock()
         proc = rosbench.start_node(args.param, args.model)
@@ -57,6 +67,8 @@ def run(args):
             sent = []
 
             def stamp(i, elapsed):
+                if len(datas) > 1:
+                    msg.data = datas[i % len(datas)]
                 msg.header.stamp = clock.now().to_msg()
                 sent.append(elapsed)
 
@@ -82,6 +94,8 @@ def main():
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--faces", type=int, default=1, choices=(0, 1, 3),
                    help="faces in the frame (benchmarks/frames.py)")
+    p.add_argument("--pan", type=float, default=0.0,
+                   help="move the picture this many px a frame, to and fro (0: still)")
     p.add_argument("--model", default="", help="model_path (default: the node's)")
     p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="a node parameter, e.g. threads:=2 (repeatable)")
@@ -92,7 +106,8 @@ def main():
     r = run(args)
     lat = r["latency"]
     print(f"cpu: {os.cpu_count()} cores, load average before {load:.2f}; node "
-          f"{' '.join('-p ' + x for x in args.param) or 'defaults'}")
+          f"{' '.join('-p ' + x for x in args.param) or 'defaults'}"
+          + (f"; picture panning {args.pan:g} px a frame" if args.pan else ""))
     print(f"node: {r['ready']}")
     print(f"640x480 bgr8, {args.faces} face(s), {args.fps:g} fps for {r['duration']:.1f} s: "
           f"sent {r['sent'] / r['duration']:.1f}/s, answered {r['answered'] / r['duration']:.1f}/s "

@@ -46,6 +46,7 @@ from .faces import FaceModelError
 from .frame_stats import FrameStats
 from .frame_worker import FrameWorker
 from .image_codec import FAULT_KINDS, FrameError
+from .keyframe_detector import KeyframeDetector
 from .label_info import LabelInfoPublisher
 from .log_text import Throttle, field, one_line
 from .params import (EXIT_CONFIG, EXIT_MODEL, EXIT_OK, StartupError, declare_parameters,
@@ -137,6 +138,9 @@ class FaceMaskNode(Node):
         blank = np.zeros((240, 320, 3), np.uint8)
         self.pipeline(blank)
         self.pipeline.classify_boxes(blank, [(100, 60, 180, 160)])
+        # the detector on one frame in detect_every, optical flow in between
+        self.pipeline.face_detector = KeyframeDetector(self.pipeline.face_detector,
+                                                       p["detect_every"])
 
     def _configure(self):
         p = self.config = declare_parameters(self)
@@ -173,7 +177,8 @@ class FaceMaskNode(Node):
         self.get_logger().info(
             f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} "
             f"{clf.precision} on {clf.device}), detector {p['detector']}{details} "
-            f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}), input "
+            f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}, "
+            f"detect_every {p['detect_every']}), input "
             f"{self.camera.resolved_topic} ({self.camera.msg_type.__name__}, "
             f"{p['reliability']}, keep last 1, max_image_pixels {self.max_pixels}"
             f"{'' if self.camera.enabled else ', disabled'}), threads {p['threads']} "
@@ -258,6 +263,7 @@ class FaceMaskNode(Node):
             self.worker.clear()
             with self._lock:
                 self.tracker.reset()
+                self.pipeline.face_detector.reset()
         if was != self.camera.enabled:
             self.get_logger().info(message)
         return message
@@ -292,6 +298,8 @@ class FaceMaskNode(Node):
             self.label_info.publish(value)
         elif name == "min_face_size":
             self.pipeline.face_detector.min_face_size = value
+        elif name == "detect_every":
+            self.pipeline.face_detector.every = value
         elif name == "publish_annotated":
             self.publish_annotated = value
         elif name in TRACKER_SETTINGS:

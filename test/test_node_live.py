@@ -128,7 +128,8 @@ def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
     node.wait_for_stderr(r"INFO.*parameter min_face_size: 8 -> 200", timeout=5, spin=ros.spin)
 
     refused = {"face_confidence": 0.05, "min_face_size": 0, "smoothing_window": 0,
-               "label_hold_frames": 500, "track_min_iou": 1.5, "track_max_missed": -1}
+               "label_hold_frames": 500, "track_min_iou": 1.5, "track_max_missed": -1,
+               "detect_every": 0}
     for name, value in refused.items():
         (result,) = ros.set_parameters(NODE, {name: value})
         assert not result.successful, name
@@ -145,6 +146,44 @@ def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
     assert ros.get_parameters(NODE, list(accepted)) == accepted
     (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
     assert len(msg.detections) == 1                            # min_face_size back to 8
+    assert "Traceback" not in node.stderr()
+
+
+def test_detect_every_follows_faces_between_detections(ros, node, astronaut_bgr):
+    """detect_every 3: the detector runs on frames 1 and 4 after the change. A face that
+    jumps 240 px between frames 1 and 2 is more than optical flow follows, so frames 2 and
+    3 report none, and frame 4 finds it again; a face moving 6 px a frame is followed on
+    every frame, at its place."""
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
+
+    def frame_at(x):
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        frame[120:360, x:x + 240] = small
+        return frame
+
+    def faces_in(frame):
+        (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+        return [d.bbox.center.position.x for d in msg.detections]
+
+    try:
+        (ok,) = ros.set_parameters(NODE, {"detect_every": 3})
+        assert ok.successful, ok.reason
+        counts = [len(faces_in(frame_at(x))) for x in (20, 260, 260, 260)]
+        assert counts == [1, 0, 0, 1], counts
+        (ok,) = ros.set_parameters(NODE, {"detect_every": 3})    # a new cycle
+        for x in range(20, 80, 6):
+            centres = faces_in(frame_at(x))
+            assert len(centres) == 1, x
+            # the face's centre in the picture is about 105 px right of its left edge
+            assert abs(centres[0] - (x + 105)) < 10, (x, centres)
+    finally:
+        (ok,) = ros.set_parameters(NODE, {"detect_every": 1})
+        assert ok.successful
+    counts = [len(faces_in(frame_at(x))) for x in (20, 260, 260)]
+    assert counts == [1, 1, 1], counts
     assert "Traceback" not in node.stderr()
 
 

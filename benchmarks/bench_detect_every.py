@@ -1,0 +1,189 @@
+"""Benchmark: what the node's ``detect_every`` costs in accuracy and saves in time (not a test).
+
+    ./scripts/env.sh python benchmarks/bench_detect_every.py [--data ../shared/data/face_mask_scenes]
+        [--every 1,2,3] [--frames 6] [--threads 1]
+
+With ``detect_every`` n the face detector runs on one frame in n, and the faces are moved by
+optical flow on the others (``keyframe_detector.py``). The dataset's photos are still, so a
+camera move is simulated: each validation photo becomes a short clip of ``--frames`` frames,
+shifted by 2 to 8 px and zoomed by up to 1 % a frame in a seeded random direction (about what
+a turning robot or a walking person gives at 30 frames/s), with the labelled boxes moved the
+same way. The clip starts at a random frame of the detector's cycle, as a live camera would.
+
+- Accuracy (with ``--data``): over every frame of every clip, recall of the labelled faces at
+  IoU >= 0.3 and >= 0.5 at the node's face_confidence, false detections per frame, and the
+  classification (accuracy, macro recall) of the faces found that are >= 24 px, as
+  ``evaluate`` counts them. The photos are the validation side of the shipped model's split.
+- Time: median and mean ms per frame of detector + classifier over 60 frames of the benchmark
+  frames with 1 and 3 faces (frames.py), panning 4 px a frame; the mean is what sets how many
+  frames per second the node can answer.
+"""
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from frames import bench_frames  # noqa: E402
+from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
+from marrtino_facemask.data import ImageCache, load_samples, stem_of  # noqa: E402
+from marrtino_facemask.detection_metrics import box_side, match_boxes  # noqa: E402
+from marrtino_facemask.evaluate import recompute_split  # noqa: E402
+from marrtino_facemask.faces import DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE  # noqa: E402
+from marrtino_facemask.keyframe_detector import KeyframeDetector  # noqa: E402
+from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
+from marrtino_facemask.metrics import classification_report, confusion_matrix  # noqa: E402
+from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
+from marrtino_facemask.threads import apply_threads  # noqa: E402
+
+MIN_FACE = 24
+
+
+def motion(rng, size):
+    """A seeded per-frame camera move: (dx, dy) px and a zoom factor about the centre."""
+    angle = rng.uniform(0, 2 * np.pi)
+    speed = rng.uniform(2, 8)
+    zoom = 1 + rng.uniform(-0.01, 0.01)
+    return speed * np.cos(angle), speed * np.sin(angle), zoom
+
+
+def affine(step, move, size):
+    """The 2x3 matrix of ``step`` frames of ``move`` for an image of ``size`` (w, h)."""
+    dx, dy, zoom = move
+    m = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), 0, zoom ** step)
+    m[:, 2] += (dx * step, dy * step)
+    return m
+
+
+def move_box(box, m):
+    x0, y0, x1, y1 = box
+    pts = np.array([[x0, y0, 1], [x1, y1, 1]], np.float64) @ m.T
+    return (pts[0, 0], pts[0, 1], pts[1, 0], pts[1, 1])
+
+
+def clip(image, boxes, move, frames):
+    """The frames of a simulated camera move over ``image`` and the boxes in each."""
+    size = (image.shape[1], image.shape[0])
+    for step in range(frames):
+        m = affine(step, move, size)
+        yield (cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT), [move_box(b, m) for b in boxes])
+
+
+def validation_photos(data, classifier):
+    _, samples = load_samples(data)
+    split = recompute_split(data, samples, classifier.meta.get("args", {}))
+    stems = {stem_of(p) for p in split["val"]}
+    by_image = defaultdict(list)
+    for s in samples:
+        if stem_of(s.image) in stems:
+            by_image[s.image].append(s)
+    return by_image
+
+
+def accuracy(pipeline, by_image, images, every, frames, seed):
+    rng = np.random.default_rng(seed)
+    keyframes = KeyframeDetector(pipeline.face_detector, every)
+    found = {0.3: 0, 0.5: 0}
+    labelled = false = n_frames = 0
+    y_true, y_pred = [], []
+    names = pipeline.classifier.class_names
+    for rel, faces in sorted(by_image.items()):
+        image = images[rel]
+        move = motion(rng, image.shape)
+        keyframes.reset()
+        # start anywhere in the detector's cycle: frames before the clip, not scored
+        warmup = int(rng.integers(0, every))
+        size = (image.shape[1], image.shape[0])
+        for k in range(warmup):
+            keyframes.detect(cv2.warpAffine(image, affine(k - warmup, move, size), size))
+        for frame, boxes in clip(image, [s.box for s in faces], move, frames):
+            dets = keyframes.detect(frame)
+            results = pipeline.classify_boxes(frame, [d.box for d in dets],
+                                              [d.score for d in dets])
+            n_frames += 1
+            labelled += len(boxes)
+            for thr in found:
+                matched = match_boxes(boxes, [r.box for r in results], thr)
+                found[thr] += len(matched)
+                if thr == 0.3:
+                    false += len(results) - len(matched)
+                    for gi, di in matched.items():
+                        if box_side(boxes[gi]) >= MIN_FACE:
+                            y_true.append(faces[gi].label)
+                            best = names[int(np.argmax([results[di].scores[n] for n in names]))]
+                            y_pred.append(CLASS_NAMES.index(best))
+    report = classification_report(confusion_matrix(y_true, y_pred, len(CLASS_NAMES)),
+                                   CLASS_NAMES)
+    return {"recall_0.3": found[0.3] / labelled, "recall_0.5": found[0.5] / labelled,
+            "false_per_frame": false / n_frames, "accuracy": report["accuracy"],
+            "macro_recall": report["macro_recall"], "frames": n_frames}
+
+
+def timing(pipeline, frame, every, count=60, pan=4):
+    keyframes = KeyframeDetector(pipeline.face_detector, every)
+    size = (frame.shape[1], frame.shape[0])
+    clip_frames = [cv2.warpAffine(frame, affine(k, (pan * (1 if (k // 30) % 2 == 0 else -1), 0, 1.0),
+                                                size), size) for k in range(count)]
+    for f in clip_frames[:every]:      # warm-up
+        pipeline.classify_boxes(f, [d.box for d in keyframes.detect(f)])
+    keyframes.reset()
+    ms = []
+    for f in clip_frames:
+        t0 = time.perf_counter()
+        dets = keyframes.detect(f)
+        pipeline.classify_boxes(f, [d.box for d in dets], [d.score for d in dets])
+        ms.append(1e3 * (time.perf_counter() - t0))
+    return float(np.median(ms)), float(np.mean(ms))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=None, help="face_mask_scenes, for the accuracy table")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--every", default="1,2,3", help="detect_every values, comma-separated")
+    p.add_argument("--frames", type=int, default=6, help="frames per simulated clip")
+    p.add_argument("--threads", type=int, default=1, help="as the node's threads parameter")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    apply_threads(args.threads)
+    everies = [int(v) for v in args.every.split(",")]
+    pipeline = FaceMaskPipeline.create(args.model, face_confidence=DEFAULT_FACE_CONFIDENCE,
+                                       min_face_size=DEFAULT_MIN_FACE_SIZE)
+    print(f"detector {pipeline.face_detector.kind} at {pipeline.face_detector.input_size} px "
+          f"({pipeline.face_detector.backend} {pipeline.face_detector.precision}), classifier "
+          f"{pipeline.classifier.backend} {pipeline.classifier.precision}, threads "
+          f"{args.threads}, face_confidence {DEFAULT_FACE_CONFIDENCE}, min_face_size "
+          f"{DEFAULT_MIN_FACE_SIZE}")
+    frames = bench_frames()
+    print("\n| detect_every | 1 face: median / mean ms | 3 faces: median / mean ms |")
+    print("| --- | --- | --- |")
+    for every in everies:
+        one = timing(pipeline, frames[1], every)
+        three = timing(pipeline, frames[3], every)
+        print(f"| {every} | {one[0]:.1f} / {one[1]:.1f} | {three[0]:.1f} / {three[1]:.1f} |",
+              flush=True)
+    if not args.data:
+        return
+    by_image = validation_photos(args.data, pipeline.classifier)
+    images = ImageCache(args.data)
+    print(f"\n{len(by_image)} validation photos, {args.frames} frames each, moving 2 to 8 px "
+          f"a frame (seed {args.seed})\n")
+    print("| detect_every | recall IoU 0.3 | recall IoU 0.5 | false det. / frame | "
+          f"accuracy >= {MIN_FACE} px | macro recall >= {MIN_FACE} px |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for every in everies:
+        r = accuracy(pipeline, by_image, images, every, args.frames, args.seed)
+        print(f"| {every} | {r['recall_0.3']:.3f} | {r['recall_0.5']:.3f} | "
+              f"{r['false_per_frame']:.2f} | {r['accuracy']:.3f} | {r['macro_recall']:.3f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

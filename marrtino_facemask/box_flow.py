@@ -1,0 +1,119 @@
+"""Move face boxes from one frame to the next with sparse optical flow (median flow).
+
+Between two runs of the face detector, :func:`propagate_faces` follows each face: a grid of
+points inside its box is tracked with pyramidal Lucas-Kanade (``cv2.calcOpticalFlowPyrLK``)
+forwards and back, points whose forward-backward error is above the median are dropped, and
+the box moves by the median displacement and scales by the median change of the distances
+between point pairs. This is Kalal et al.'s Median Flow (2010).
+
+OpenCV has Median Flow only in its contrib ``legacy`` module, which the
+``opencv-python-headless`` wheel that we pin does not include; the core trackers left
+(MIL, GOTURN, Nano, Vit) are far slower or need extra model files. So the few lines below
+are ours, built on OpenCV's own Lucas-Kanade.
+"""
+
+import cv2
+import numpy as np
+
+from .faces import Face
+
+GRID = 10                 # GRID x GRID points per box, as in Median Flow
+MIN_POINTS = 6            # fewer reliable points: the face is lost
+# the face is lost when the median forward-backward error of its points exceeds this
+# fraction of its box's longer side
+MAX_FB_ERROR = 0.1
+MIN_SCALE = 0.5          # a face cannot shrink to less than half, or grow to twice, in a frame
+SEARCH_MARGIN = 16       # px around a face that its points are looked for in (at least)
+# 4 pyramid levels of an 11 px window: faces of 60 to 90 px were followed through moves of
+# up to 33 to 45 px a frame (more is a lost face, found again at the next detection)
+LK_PARAMS = dict(winSize=(11, 11), maxLevel=3,
+                 criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03))
+
+
+def to_gray(bgr):
+    """The grey frame that :func:`propagate_faces` tracks on."""
+    return bgr if bgr.ndim == 2 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+
+
+def grid_points(box, grid=GRID):
+    """(grid*grid, 2) float32 points evenly inside ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    xs = np.linspace(x0, x1, grid + 2, dtype=np.float32)[1:-1]
+    ys = np.linspace(y0, y1, grid + 2, dtype=np.float32)[1:-1]
+    return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+
+
+def _median_scale(before, after):
+    """How much the points spread apart: the median ratio of their distances to their median
+    point, after against before. (Median Flow compares all pairs of points; against the
+    median point it is O(n) instead of O(n^2) and as robust.)"""
+    d0 = np.hypot(*(before - np.median(before, axis=0)).T)
+    d1 = np.hypot(*(after - np.median(after, axis=0)).T)
+    ok = d0 > 1e-3
+    return float(np.median(d1[ok] / d0[ok])) if ok.any() else 1.0
+
+
+def _track_points(prev_gray, gray, points, roi):
+    """Points (N, 2) of ``prev_gray`` followed into ``gray`` within ``roi`` (x0, y0, x1, y1):
+    their new places (N, 2), whether LK followed each one both ways, and the
+    forward-backward error (px). Only the region's pixels are looked at, so the cost
+    follows the face's size, not the frame's."""
+    x0, y0, x1, y1 = roi
+    a, b = prev_gray[y0:y1, x0:x1], gray[y0:y1, x0:x1]
+    local = (points - (x0, y0)).reshape(-1, 1, 2).astype(np.float32)
+    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, local, None, **LK_PARAMS)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, fwd, None, **LK_PARAMS)
+    fb_error = np.linalg.norm(local - back, axis=2).ravel()
+    ok = (st1.ravel() == 1) & (st2.ravel() == 1) & np.isfinite(fb_error)
+    return fwd.reshape(-1, 2) + (x0, y0), ok, fb_error
+
+
+def _search_region(box, width, height):
+    """The face's box widened by its own size (at least SEARCH_MARGIN px) on every side."""
+    x0, y0, x1, y1 = box
+    margin = max(x1 - x0, y1 - y0, SEARCH_MARGIN)
+    return (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin),
+            min(height, y1 + margin))
+
+
+def propagate_face(prev_gray, gray, face):
+    """``face`` of the frame ``prev_gray`` moved to the frame ``gray`` (same size), or None
+    when its points cannot be followed reliably (occluded, out of the frame, a cut). The
+    score stays that of the last detection; landmarks move with the box."""
+    height, width = gray.shape[:2]
+    points = grid_points(face.box)
+    after, ok, err = _track_points(prev_gray, gray, points,
+                                   _search_region(face.box, width, height))
+    if ok.sum() < MIN_POINTS:
+        return None
+    median_err = float(np.median(err[ok]))
+    if median_err > MAX_FB_ERROR * max(face.width, face.height, 1):
+        return None
+    keep = ok & (err <= median_err)
+    if keep.sum() < MIN_POINTS:
+        return None
+    dx, dy = np.median(after[keep] - points[keep], axis=0)
+    scale = _median_scale(points[keep], after[keep])
+    if not MIN_SCALE <= scale <= 1 / MIN_SCALE:
+        return None
+    centre = np.array([(face.x_min + face.x_max) / 2, (face.y_min + face.y_max) / 2])
+    cx, cy = centre + (dx, dy)
+    half_w, half_h = face.width * scale / 2, face.height * scale / 2
+    x0 = int(np.clip(np.floor(cx - half_w), 0, width))
+    y0 = int(np.clip(np.floor(cy - half_h), 0, height))
+    x1 = int(np.clip(np.ceil(cx + half_w), 0, width))
+    y1 = int(np.clip(np.ceil(cy + half_h), 0, height))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    landmarks = face.landmarks
+    if landmarks is not None:
+        pts = (np.asarray(landmarks, np.float64).reshape(-1, 2) - centre) * scale + (cx, cy)
+        landmarks = tuple(float(v) for v in pts.ravel())
+    return Face(x0, y0, x1, y1, face.score, landmarks)
+
+
+def propagate_faces(prev_gray, gray, faces):
+    """The ``faces`` of ``prev_gray`` that can be followed, moved to ``gray``; a face that
+    cannot is dropped rather than guessed."""
+    moved = (propagate_face(prev_gray, gray, f) for f in faces)
+    return [f for f in moved if f is not None]

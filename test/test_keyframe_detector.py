@@ -1,0 +1,170 @@
+"""detect_every: the real CenterFace on one frame in n, optical flow (box_flow.py) between.
+
+ROS-free. The frames are real pictures (scikit-image's astronaut and coffee) moved by a known
+camera pan and zoom, so each propagated face can be checked against what the detector itself
+finds on that very frame.
+"""
+
+import cv2
+import numpy as np
+import pytest
+
+from marrtino_facemask.box_flow import propagate_face, propagate_faces, to_gray
+from marrtino_facemask.detection_metrics import iou_matrix
+from marrtino_facemask.faces import Face, make_face_detector
+from marrtino_facemask.keyframe_detector import MAX_EVERY, KeyframeDetector
+
+W, H = 640, 480
+
+
+class Counting:
+    """The real detector, counting its calls."""
+
+    def __init__(self, detector):
+        self.detector, self.calls = detector, 0
+
+    def __getattr__(self, name):
+        return getattr(self.detector, name)
+
+    def __setattr__(self, name, value):
+        if name in ("detector", "calls"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.detector, name, value)
+
+    def detect(self, bgr):
+        self.calls += 1
+        return self.detector.detect(bgr)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return make_face_detector("centerface", confidence=0.3, min_face_size=8)
+
+
+@pytest.fixture(scope="module")
+def three_faces(astronaut_bgr):
+    """Three ~60 px faces side by side in a 640x480 frame (the middle one mirrored)."""
+    head = cv2.resize(astronaut_bgr[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
+    frame = np.full((H, W, 3), 40, np.uint8)
+    for i in range(3):
+        x = 13 + i * 209
+        frame[140:340, x:x + 200] = cv2.flip(head, 1) if i == 1 else head
+    return frame
+
+
+def pan(frame, step, dx=5.0, dy=-2.0, zoom=1.01):
+    m = cv2.getRotationMatrix2D((W / 2, H / 2), 0, zoom ** step)
+    m[:, 2] += (dx * step, dy * step)
+    return cv2.warpAffine(frame, m, (W, H))
+
+
+def boxes(faces):
+    return np.array([f.box for f in faces], np.float64).reshape(-1, 4)
+
+
+def test_flow_moves_each_face_where_the_detector_finds_it(detector, three_faces):
+    before = detector.detect(three_faces)
+    assert len(before) == 3
+    for dx, dy, zoom in [(6, -3, 1.0), (-15, 4, 1.0), (10, 10, 1.06), (-20, 0, 0.97)]:
+        after = pan(three_faces, 1, dx, dy, zoom)
+        moved = propagate_faces(to_gray(three_faces), to_gray(after), before)
+        truth = detector.detect(after)
+        assert len(moved) == 3
+        iou = iou_matrix(boxes(moved), boxes(truth))
+        assert iou.max(axis=1).min() >= 0.8, (dx, dy, zoom, iou.max(axis=1))
+        # it moved: the old boxes fit the new frame worse than the moved ones
+        assert iou_matrix(boxes(before), boxes(truth)).max(axis=1).mean() < iou.max(axis=1).mean()
+
+
+def test_landmarks_and_score_move_with_the_face(detector, three_faces):
+    face = detector.detect(three_faces)[0]
+    after = pan(three_faces, 1, 9, 5, 1.0)
+    moved = propagate_face(to_gray(three_faces), to_gray(after), face)
+    assert moved.score == face.score
+    shift = np.asarray(moved.landmarks).reshape(-1, 2) - np.asarray(face.landmarks).reshape(-1, 2)
+    # a pan of (9, 5) about the centre, zoom 1: every point moves by about (9, 5)
+    assert np.allclose(shift, (9, 5), atol=2.0), shift
+
+
+def test_a_face_the_flow_cannot_follow_is_dropped_not_guessed(detector, three_faces,
+                                                              astronaut_bgr):
+    from skimage import data
+    faces = detector.detect(three_faces)
+    cut = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (W, H))
+    assert propagate_faces(to_gray(three_faces), to_gray(cut), faces) == []
+    # a box on flat grey has no texture to follow either
+    flat = Face(600, 10, 630, 40, 0.9)
+    assert propagate_face(to_gray(three_faces), to_gray(pan(three_faces, 1)), flat) is None
+
+
+def test_every_one_is_the_detector_on_every_frame(detector, three_faces):
+    counting = Counting(detector)
+    keyframes = KeyframeDetector(counting, every=1)
+    for step in range(4):
+        frame = pan(three_faces, step)
+        assert keyframes.detect(frame) == detector.detect(frame)
+        assert keyframes.last_detected
+    assert counting.calls == 4
+
+
+def test_every_three_detects_on_one_frame_in_three_and_follows_in_between(detector,
+                                                                          three_faces):
+    counting = Counting(detector)
+    keyframes = KeyframeDetector(counting, every=3)
+    ran = []
+    for step in range(8):
+        frame = pan(three_faces, step)
+        faces = keyframes.detect(frame)
+        ran.append(keyframes.last_detected)
+        truth = detector.detect(frame)
+        assert len(faces) == 3, step
+        assert iou_matrix(boxes(faces), boxes(truth)).max(axis=1).min() >= 0.75, step
+    assert ran == [True, False, False, True, False, False, True, False]
+    assert counting.calls == 3
+
+
+def test_a_new_frame_size_reset_or_every_runs_the_detector(detector, three_faces):
+    keyframes = KeyframeDetector(Counting(detector), every=5)
+    keyframes.detect(three_faces)
+    keyframes.detect(pan(three_faces, 1))
+    assert not keyframes.last_detected
+    keyframes.detect(cv2.resize(three_faces, (320, 240)))
+    assert keyframes.last_detected
+    keyframes.detect(cv2.resize(pan(three_faces, 1), (320, 240)))
+    assert not keyframes.last_detected
+    keyframes.reset()
+    keyframes.detect(cv2.resize(pan(three_faces, 2), (320, 240)))
+    assert keyframes.last_detected
+    keyframes.detect(cv2.resize(pan(three_faces, 3), (320, 240)))
+    assert not keyframes.last_detected
+    keyframes.every = 4                           # a new cycle
+    keyframes.detect(cv2.resize(pan(three_faces, 4), (320, 240)))
+    assert keyframes.last_detected
+
+
+def test_thresholds_reach_the_detector_and_filter_followed_faces(detector, three_faces):
+    wrapped = make_face_detector("centerface", confidence=0.3, min_face_size=8)
+    keyframes = KeyframeDetector(wrapped, every=4)
+    faces = keyframes.detect(three_faces)
+    assert len(faces) == 3
+    keyframes.confidence = max(f.score for f in faces) + 1e-3
+    assert wrapped.confidence == keyframes.confidence
+    assert keyframes.detect(pan(three_faces, 1)) == []          # followed, then filtered
+    keyframes.confidence = 0.3
+    keyframes.reset()
+    keyframes.detect(three_faces)
+    keyframes.min_face_size = 500
+    assert wrapped.min_face_size == 500
+    assert keyframes.detect(pan(three_faces, 1)) == []
+    assert keyframes.kind == "centerface" and keyframes.input_size == wrapped.input_size
+
+
+@pytest.mark.parametrize("every", [0, -1, MAX_EVERY + 1])
+def test_every_out_of_range_is_refused(detector, every):
+    with pytest.raises(ValueError, match="detect_every"):
+        KeyframeDetector(detector, every)
+    keyframes = KeyframeDetector(detector, 2)
+    with pytest.raises(ValueError, match="detect_every"):
+        keyframes.every = every
+    assert keyframes.every == 2
