@@ -1,10 +1,13 @@
 """Benchmark: what the node's ``detect_every`` costs in accuracy and saves in time (not a test).
 
     ./scripts/env.sh python benchmarks/bench_detect_every.py [--data ../shared/data/face_mask_scenes]
-        [--every 1,2,3] [--frames 6] [--threads 1]
+        [--every 1,2,3,bg1,bg2] [--frames 6] [--threads 1]
 
 With ``detect_every`` n the face detector runs on one frame in n, and the faces are moved by
-optical flow on the others (``keyframe_detector.py``). The dataset's photos are still, so a
+optical flow on the others (``keyframe_detector.py``). ``bgN`` is ``detect_in_background``
+with ``detect_every`` N: the detector runs in its own thread, so its faces arrive some frames
+after the frame it ran on; for these rows the frames are fed in real time, at ``--fps``, as a
+camera would, so that the lag is the real one. The dataset's photos are still, so a
 camera move is simulated: each validation photo becomes a short clip of ``--frames`` frames,
 shifted by 2 to 8 px and zoomed by up to 1 % a frame in a seeded random direction (about what
 a turning robot or a walking person gives at 30 frames/s), with the labelled boxes moved the
@@ -16,7 +19,8 @@ same way. The clip starts at a random frame of the detector's cycle, as a live c
   ``evaluate`` counts them. The photos are the validation side of the shipped model's split.
 - Time: median and mean ms per frame of detector + classifier over 60 frames of the benchmark
   frames with 1 and 3 faces (frames.py), panning 4 px a frame; the mean is what sets how many
-  frames per second the node can answer.
+  frames per second the node can answer. For ``bgN`` it is the time to answer a frame
+  (fed at ``--fps``), the detector's own time running beside it.
 """
 
 import argparse
@@ -35,7 +39,7 @@ from marrtino_facemask.data import ImageCache, load_samples, stem_of  # noqa: E4
 from marrtino_facemask.detection_metrics import box_side, match_boxes  # noqa: E402
 from marrtino_facemask.evaluate import recompute_split  # noqa: E402
 from marrtino_facemask.faces import DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE  # noqa: E402
-from marrtino_facemask.keyframe_detector import KeyframeDetector  # noqa: E402
+from marrtino_facemask.keyframe_detector import BackgroundDetector, KeyframeDetector  # noqa: E402
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 from marrtino_facemask.metrics import classification_report, confusion_matrix  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
@@ -86,9 +90,31 @@ def validation_photos(data, classifier):
     return by_image
 
 
-def accuracy(pipeline, by_image, images, every, frames, seed):
+def scheduler(pipeline, mode):
+    """(the detector as the node would wrap it, whether it runs in the background) for a
+    mode such as "2" (detect_every 2) or "bg2" (the same in the background)."""
+    if mode.startswith("bg"):
+        return BackgroundDetector(pipeline.face_detector, int(mode[2:])), True
+    return KeyframeDetector(pipeline.face_detector, int(mode)), False
+
+
+class Pacer:
+    """Sleeps so that successive calls of :meth:`next` are ``period`` s apart (0: none)."""
+
+    def __init__(self, period):
+        self.period, self.t = period, None
+
+    def next(self):
+        if self.period and self.t is not None:
+            time.sleep(max(0.0, self.t + self.period - time.perf_counter()))
+        self.t = time.perf_counter()
+
+
+def accuracy(pipeline, by_image, images, mode, frames, seed, fps):
     rng = np.random.default_rng(seed)
-    keyframes = KeyframeDetector(pipeline.face_detector, every)
+    keyframes, background = scheduler(pipeline, mode)
+    pacer = Pacer(1 / fps if background else 0)
+    every = keyframes.every
     found = {0.3: 0, 0.5: 0}
     labelled = false = n_frames = 0
     y_true, y_pred = [], []
@@ -96,13 +122,18 @@ def accuracy(pipeline, by_image, images, every, frames, seed):
     for rel, faces in sorted(by_image.items()):
         image = images[rel]
         move = motion(rng, image.shape)
+        if background:
+            keyframes.wait_idle()
         keyframes.reset()
-        # start anywhere in the detector's cycle: frames before the clip, not scored
-        warmup = int(rng.integers(0, every))
+        # start anywhere in the detector's cycle: frames before the clip, not scored. The
+        # background one detects the first frame after a reset at once: never score that one
+        warmup = int(rng.integers(1, every + 3) if background else rng.integers(0, every))
         size = (image.shape[1], image.shape[0])
         for k in range(warmup):
+            pacer.next()
             keyframes.detect(cv2.warpAffine(image, affine(k - warmup, move, size), size))
         for frame, boxes in clip(image, [s.box for s in faces], move, frames):
+            pacer.next()
             dets = keyframes.detect(frame)
             results = pipeline.classify_boxes(frame, [d.box for d in dets],
                                               [d.score for d in dets])
@@ -118,6 +149,7 @@ def accuracy(pipeline, by_image, images, every, frames, seed):
                             y_true.append(faces[gi].label)
                             best = names[int(np.argmax([results[di].scores[n] for n in names]))]
                             y_pred.append(CLASS_NAMES.index(best))
+    keyframes.close()
     report = classification_report(confusion_matrix(y_true, y_pred, len(CLASS_NAMES)),
                                    CLASS_NAMES)
     return {"recall_0.3": found[0.3] / labelled, "recall_0.5": found[0.5] / labelled,
@@ -125,20 +157,25 @@ def accuracy(pipeline, by_image, images, every, frames, seed):
             "macro_recall": report["macro_recall"], "frames": n_frames}
 
 
-def timing(pipeline, frame, every, count=60, pan=4):
-    keyframes = KeyframeDetector(pipeline.face_detector, every)
+def timing(pipeline, frame, mode, fps, count=60, pan=4):
+    keyframes, background = scheduler(pipeline, mode)
+    pacer = Pacer(1 / fps if background else 0)
     size = (frame.shape[1], frame.shape[0])
     clip_frames = [cv2.warpAffine(frame, affine(k, (pan * (1 if (k // 30) % 2 == 0 else -1), 0, 1.0),
                                                 size), size) for k in range(count)]
-    for f in clip_frames[:every]:      # warm-up
+    for f in clip_frames[:keyframes.every]:      # warm-up
         pipeline.classify_boxes(f, [d.box for d in keyframes.detect(f)])
+    if background:
+        keyframes.wait_idle()
     keyframes.reset()
     ms = []
     for f in clip_frames:
+        pacer.next()
         t0 = time.perf_counter()
         dets = keyframes.detect(f)
         pipeline.classify_boxes(f, [d.box for d in dets], [d.score for d in dets])
         ms.append(1e3 * (time.perf_counter() - t0))
+    keyframes.close()
     return float(np.median(ms)), float(np.mean(ms))
 
 
@@ -147,13 +184,16 @@ def main():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=None, help="face_mask_scenes, for the accuracy table")
     p.add_argument("--model", default=default_model_path())
-    p.add_argument("--every", default="1,2,3", help="detect_every values, comma-separated")
+    p.add_argument("--every", default="1,2,3,bg1,bg2",
+                   help="detect_every values, comma-separated; bgN: detect_in_background with "
+                        "detect_every N")
+    p.add_argument("--fps", type=float, default=30.0, help="camera rate of the bgN rows")
     p.add_argument("--frames", type=int, default=6, help="frames per simulated clip")
     p.add_argument("--threads", type=int, default=1, help="as the node's threads parameter")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     apply_threads(args.threads)
-    everies = [int(v) for v in args.every.split(",")]
+    modes = [v.strip() for v in args.every.split(",") if v.strip()]
     pipeline = FaceMaskPipeline.create(args.model, face_confidence=DEFAULT_FACE_CONFIDENCE,
                                        min_face_size=DEFAULT_MIN_FACE_SIZE)
     print(f"detector {pipeline.face_detector.kind} at {pipeline.face_detector.input_size} px "
@@ -164,10 +204,10 @@ def main():
     frames = bench_frames()
     print("\n| detect_every | 1 face: median / mean ms | 3 faces: median / mean ms |")
     print("| --- | --- | --- |")
-    for every in everies:
-        one = timing(pipeline, frames[1], every)
-        three = timing(pipeline, frames[3], every)
-        print(f"| {every} | {one[0]:.1f} / {one[1]:.1f} | {three[0]:.1f} / {three[1]:.1f} |",
+    for mode in modes:
+        one = timing(pipeline, frames[1], mode, args.fps)
+        three = timing(pipeline, frames[3], mode, args.fps)
+        print(f"| {mode} | {one[0]:.1f} / {one[1]:.1f} | {three[0]:.1f} / {three[1]:.1f} |",
               flush=True)
     if not args.data:
         return
@@ -178,9 +218,9 @@ def main():
     print("| detect_every | recall IoU 0.3 | recall IoU 0.5 | false det. / frame | "
           f"accuracy >= {MIN_FACE} px | macro recall >= {MIN_FACE} px |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for every in everies:
-        r = accuracy(pipeline, by_image, images, every, args.frames, args.seed)
-        print(f"| {every} | {r['recall_0.3']:.3f} | {r['recall_0.5']:.3f} | "
+    for mode in modes:
+        r = accuracy(pipeline, by_image, images, mode, args.frames, args.seed, args.fps)
+        print(f"| {mode} | {r['recall_0.3']:.3f} | {r['recall_0.5']:.3f} | "
               f"{r['false_per_frame']:.2f} | {r['accuracy']:.3f} | {r['macro_recall']:.3f} |",
               flush=True)
 

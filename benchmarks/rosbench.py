@@ -23,7 +23,7 @@ def ros_node(name):
     """(rclpy node, executor) of this process, shut down on exit."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    rclpy.init()
+    rclpy.init(args=[])      # not sys.argv: "--param name:=value" is for the node
     node = rclpy.create_node(name)
     executor = SingleThreadedExecutor()
     executor.add_node(node)

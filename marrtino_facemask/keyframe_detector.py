@@ -1,16 +1,26 @@
 """Run the face detector on every n-th frame only, and follow the faces in between.
 
 The detector is most of a frame's cost on a CPU (CenterFace at 640x480: about 30 ms of 45 on
-our 2-core machine, README "Speed"). :class:`KeyframeDetector` wraps any detector of
-:mod:`faces` with the same ``detect(bgr)`` interface. With ``every`` = n it runs the detector
-on one frame in n; on the frames in between it moves the last faces by optical flow
-(:mod:`box_flow`, about 1 ms), and the classifier still runs on every frame. A face that
-enters the picture is found at the next detection, at most n - 1 frames late; a face that
-the flow loses is dropped until then (the node's tracker keeps its id for
-``track_max_missed`` frames).
+our 2-core machine, README "Speed"). Both classes wrap any detector of :mod:`faces` with the
+same ``detect(bgr)`` interface, and the classifier still runs on every frame.
+
+* :class:`KeyframeDetector` (``detect_every`` n): the detector runs on one frame in n; on the
+  frames in between the last faces are moved by optical flow (:mod:`box_flow`, about 1 ms a
+  face). A face that enters the picture is found at the next detection, at most n - 1 frames
+  late; a face that the flow loses is dropped until then (the node's tracker keeps its id for
+  ``track_max_missed`` frames).
+* :class:`BackgroundDetector` (``detect_in_background``): the detector runs in a thread of
+  its own, on the newest frame handed to it (one in n), while every frame is answered at
+  once from optical flow. When a detection finishes, its faces are moved by flow from the
+  frame it ran on to the current one and replace the followed ones. A frame's answer then
+  costs flow + classifier only; the detector keeps a second core busy.
 """
 
+import threading
+from collections import deque
+
 from .box_flow import propagate_faces, to_gray
+from .frame_worker import FrameWorker
 
 MAX_EVERY = 30
 
@@ -21,11 +31,14 @@ class KeyframeDetector:
     ``confidence`` and ``min_face_size`` are the wrapped detector's (setting them here sets
     them there, and they also filter the faces that flow moves); other attributes (``kind``,
     ``input_size``, ``backend``, ...) read through. ``last_detected`` says whether the last
-    call ran the detector. Setting ``every`` starts a new cycle: the next frame is detected.
+    call's faces came from the detector. Setting ``every`` starts a new cycle: the next
+    frame is detected. :meth:`reset` may be called from another thread.
     """
 
     def __init__(self, detector, every=1):
         self.detector = detector
+        self._state_lock = threading.Lock()
+        self._generation = 0
         self.every = every
         self.last_detected = False
 
@@ -65,26 +78,151 @@ class KeyframeDetector:
 
     def reset(self):
         """Forget the last frame: the next call runs the detector."""
-        self._gray = None
-        self._faces = []
-        self._since_detection = 0
+        with self._state_lock:
+            self._generation += 1
+            self._gray, self._faces, self._since_detection = None, [], 0
+
+    def _state(self):
+        with self._state_lock:
+            return self._generation, self._gray, self._faces, self._since_detection
+
+    def _store(self, generation, gray, faces, since_detection):
+        """Keep this frame as the one to follow from, unless :meth:`reset` came meanwhile."""
+        with self._state_lock:
+            if generation == self._generation:
+                self._gray, self._faces = gray, faces
+                self._since_detection = since_detection
+
+    def _follow(self, prev_gray, gray, faces):
+        """``faces`` moved by flow, filtered as the detector filters its own."""
+        return [f for f in propagate_faces(prev_gray, gray, faces)
+                if f.score >= self.confidence
+                and max(f.width, f.height) >= max(self.min_face_size, 1)]
 
     def detect(self, bgr):
         if self._every == 1:
-            self._gray = None
             self.last_detected = True
             return self.detector.detect(bgr)
+        generation, prev, faces, since = self._state()
         gray = to_gray(bgr)
-        due = (self._gray is None or self._gray.shape != gray.shape
-               or self._since_detection + 1 >= self._every)
+        due = prev is None or prev.shape != gray.shape or since + 1 >= self._every
         if due:
-            faces = self.detector.detect(bgr)
-            self._since_detection = 0
+            faces, since = self.detector.detect(bgr), 0
         else:
-            faces = [f for f in propagate_faces(self._gray, gray, self._faces)
-                     if f.score >= self.confidence
-                     and max(f.width, f.height) >= max(self.min_face_size, 1)]
-            self._since_detection += 1
+            faces, since = self._follow(prev, gray, faces), since + 1
         self.last_detected = due
-        self._gray, self._faces = gray, faces
+        self._store(generation, gray, faces, since)
         return faces
+
+    def close(self):
+        """Nothing to stop here (see :class:`BackgroundDetector`)."""
+
+
+class BackgroundDetector(KeyframeDetector):
+    """``detector`` in a thread of its own on one frame in ``every``; optical flow answers
+    every frame at once. The first frame, and the first after a size change or a reset, is
+    detected at once (there is nothing to follow yet). A finished detection's faces are
+    followed through the frames seen since the one it ran on, one frame at a time, the way
+    the other faces are. An error of the detector is raised by the next :meth:`detect`.
+    Call :meth:`close` to stop the thread."""
+
+    # frames kept to follow a detection up to now: a detection that took longer than this
+    # many frames is dropped (the next one is already on its way)
+    max_lag = 2 * MAX_EVERY
+
+    def __init__(self, detector, every=1):
+        self._result = None          # (frame number, faces) of a finished detection
+        self._error = None
+        self._busy = threading.Condition()
+        self._running = 0            # detections handed over and not finished
+        self._frames = deque(maxlen=self.max_lag)    # (frame number, grey) seen since
+        self._count = 0
+        # one detection at a time, whichever thread asks (OpenCV's nets are not
+        # thread-safe; ONNX Runtime's sessions are, but two runs would share the cores)
+        self._detect_lock = threading.Lock()
+        super().__init__(detector, every)
+        self._worker = FrameWorker(self._run_detection, self._on_error, name="face_detector")
+        self._worker.start()
+
+    def _detect_now(self, bgr):
+        with self._detect_lock:
+            return self.detector.detect(bgr)
+
+    def _run_detection(self, job):
+        generation, number, bgr = job
+        try:
+            faces = self._detect_now(bgr)
+            with self._state_lock:
+                if generation == self._generation:
+                    self._result = (number, faces)
+        finally:
+            with self._busy:
+                self._running -= 1
+                self._busy.notify_all()
+
+    def _on_error(self, job, exc):
+        with self._state_lock:
+            self._error = exc
+
+    def reset(self):
+        super().reset()
+        with self._state_lock:
+            self._result = None
+            self._frames.clear()
+
+    def wait_idle(self, timeout=None):
+        """Wait until no detection is running or waiting; True if none is."""
+        with self._busy:
+            return self._busy.wait_for(lambda: self._running == 0, timeout)
+
+    def _catch_up(self, result):
+        """A finished detection's faces, followed through the frames seen since its own
+        (None when that frame is no longer kept)."""
+        number, faces = result
+        try:
+            frames = list(self._frames)
+        except RuntimeError:         # cleared by reset() from another thread meanwhile
+            return None
+        start = next((i for i, (n, _) in enumerate(frames) if n == number), None)
+        if start is None:
+            return None
+        for (_, before), (_, after) in zip(frames[start:], frames[start + 1:]):
+            faces = self._follow(before, after, faces)
+        return faces
+
+    def detect(self, bgr):
+        with self._state_lock:
+            error, self._error = self._error, None
+            result, self._result = self._result, None
+        if error is not None:
+            raise error
+        generation, prev, faces, since = self._state()
+        gray = to_gray(bgr)
+        self._count += 1
+        number = self._count
+        self.last_detected = prev is None or prev.shape != gray.shape
+        if self.last_detected:
+            self._frames.clear()
+            faces, since = self._detect_now(bgr), 0
+        else:
+            faces = self._follow(prev, gray, faces)
+            self._frames.append((number, gray))
+            if result is not None:
+                caught_up = self._catch_up(result)   # a newer detection: it wins
+                if caught_up is not None:
+                    faces, self.last_detected = caught_up, True
+            since += 1
+            if since >= self._every:
+                with self._busy:
+                    self._running += 1
+                if self._worker.submit((generation, number, bgr)):
+                    with self._busy:              # it replaced one that had not started
+                        self._running -= 1
+                since = 0
+        if not self._frames or self._frames[-1][0] != number:
+            self._frames.append((number, gray))
+        self._store(generation, gray, faces, since)
+        return faces
+
+    def close(self):
+        self._worker.stop(timeout=1.0)

@@ -46,7 +46,7 @@ from .faces import FaceModelError
 from .frame_stats import FrameStats
 from .frame_worker import FrameWorker
 from .image_codec import FAULT_KINDS, FrameError
-from .keyframe_detector import KeyframeDetector
+from .keyframe_detector import BackgroundDetector, KeyframeDetector
 from .label_info import LabelInfoPublisher
 from .log_text import Throttle, field, one_line
 from .params import (EXIT_CONFIG, EXIT_MODEL, EXIT_OK, StartupError, declare_parameters,
@@ -90,6 +90,7 @@ class FaceMaskNode(Node):
         self.stats = FrameStats()
         self._lock = threading.Lock()     # the tracker: worker thread vs parameters/service
         self.worker = None
+        self.pipeline = None
         try:
             self._configure()
         except StartupError as exc:
@@ -138,9 +139,10 @@ class FaceMaskNode(Node):
         blank = np.zeros((240, 320, 3), np.uint8)
         self.pipeline(blank)
         self.pipeline.classify_boxes(blank, [(100, 60, 180, 160)])
-        # the detector on one frame in detect_every, optical flow in between
-        self.pipeline.face_detector = KeyframeDetector(self.pipeline.face_detector,
-                                                       p["detect_every"])
+        # the detector on one frame in detect_every (in its own thread with
+        # detect_in_background), optical flow in between
+        scheduler = BackgroundDetector if p["detect_in_background"] else KeyframeDetector
+        self.pipeline.face_detector = scheduler(self.pipeline.face_detector, p["detect_every"])
 
     def _configure(self):
         p = self.config = declare_parameters(self)
@@ -178,7 +180,8 @@ class FaceMaskNode(Node):
             f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} "
             f"{clf.precision} on {clf.device}), detector {p['detector']}{details} "
             f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}, "
-            f"detect_every {p['detect_every']}), input "
+            f"detect_every {p['detect_every']}"
+            f"{', in the background' if p['detect_in_background'] else ''}), input "
             f"{self.camera.resolved_topic} ({self.camera.msg_type.__name__}, "
             f"{p['reliability']}, keep last 1, max_image_pixels {self.max_pixels}"
             f"{'' if self.camera.enabled else ', disabled'}), threads {p['threads']} "
@@ -329,6 +332,9 @@ class FaceMaskNode(Node):
     def _stop_worker(self):
         if self.worker is not None:
             self.worker.stop(timeout=0.5)
+        close = getattr(getattr(self.pipeline, "face_detector", None), "close", None)
+        if close is not None:                  # the background detector's thread
+            close()
 
     def destroy_node(self):
         self._stop_worker()

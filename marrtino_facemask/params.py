@@ -132,6 +132,11 @@ PARAMETERS = (
               "again. 1: detect on every frame; 2 or 3 nearly halve or third the cost of a "
               "frame on a CPU, and a new face is found up to detect_every - 1 frames late",
               range=(1, MAX_EVERY), live=True),
+    ParamSpec("detect_in_background", False,
+              "run the face detector in a thread of its own, on the newest frame (one in "
+              "detect_every), while every frame is answered at once by optical flow and the "
+              "classifier; its faces replace the followed ones when it finishes. Answers "
+              "come sooner and more often, at the cost of a second busy core"),
     ParamSpec("model_path", "",
               "mask classifier: a checkpoint (.pt; ONNX Runtime runs the .onnx beside it) or "
               "an .onnx file; empty: the package's models/facemask_resnet18.pt"),

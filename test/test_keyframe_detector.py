@@ -12,7 +12,7 @@ import pytest
 from marrtino_facemask.box_flow import propagate_face, propagate_faces, to_gray
 from marrtino_facemask.detection_metrics import iou_matrix
 from marrtino_facemask.faces import Face, make_face_detector
-from marrtino_facemask.keyframe_detector import MAX_EVERY, KeyframeDetector
+from marrtino_facemask.keyframe_detector import MAX_EVERY, BackgroundDetector, KeyframeDetector
 
 W, H = 640, 480
 
@@ -168,3 +168,67 @@ def test_every_out_of_range_is_refused(detector, every):
     with pytest.raises(ValueError, match="detect_every"):
         keyframes.every = every
     assert keyframes.every == 2
+
+
+def test_background_detection_answers_at_once_and_takes_the_detector_s_faces(detector,
+                                                                             three_faces):
+    """The first frame is detected at once; later frames are followed by flow while the
+    detector runs in its thread; a face that appears is there once that detection ends."""
+    counting = Counting(detector)
+    background = BackgroundDetector(counting, every=2)
+    try:
+        one_face = three_faces.copy()
+        one_face[:, 200:] = 40                                  # only the left face
+        faces = background.detect(one_face)
+        assert background.last_detected and len(faces) == 1 and counting.calls == 1
+        # three faces now: frame 1 is followed (one face), frame 2 hands itself over
+        assert len(background.detect(pan(three_faces, 1))) == 1
+        assert len(background.detect(pan(three_faces, 2))) == 1
+        assert background.wait_idle(timeout=30)
+        assert counting.calls == 2
+        faces = background.detect(pan(three_faces, 3))          # its faces, moved by flow
+        assert background.last_detected and len(faces) == 3
+        truth = detector.detect(pan(three_faces, 3))
+        assert iou_matrix(boxes(faces), boxes(truth)).max(axis=1).min() >= 0.75
+    finally:
+        background.close()
+
+
+def test_background_reset_drops_a_detection_of_the_old_scene(detector, three_faces):
+    background = BackgroundDetector(detector, every=1)
+    try:
+        background.detect(three_faces)
+        background.detect(pan(three_faces, 1))                  # handed over
+        background.reset()
+        assert background.wait_idle(timeout=30)
+        empty = np.full_like(three_faces, 40)
+        assert background.detect(empty) == []                   # detected at once: nothing
+        assert background.last_detected
+    finally:
+        background.close()
+
+
+def test_background_detector_error_surfaces_on_the_next_frame(three_faces):
+    class Broken:
+        confidence, min_face_size = 0.3, 8
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, bgr):
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("detector failed")
+            return [Face(77, 195, 142, 258, 0.9)]
+
+    background = BackgroundDetector(Broken(), every=1)
+    try:
+        background.detect(three_faces)
+        background.detect(pan(three_faces, 1))                  # handed over, fails there
+        assert background.wait_idle(timeout=10)
+        with pytest.raises(RuntimeError, match="detector failed"):
+            background.detect(pan(three_faces, 2))
+        background.detect(pan(three_faces, 3))                  # raised once, then goes on
+    finally:
+        background.close()
+    assert not background._worker._thread.is_alive()
