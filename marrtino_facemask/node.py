@@ -298,9 +298,11 @@ class FaceMaskNode(Node):
             self._set_enabled(value)
         elif name == "face_confidence":
             self.pipeline.face_detector.confidence = value
+            self.pipeline.face_detector.reset()   # detect the next frame: applied at once
             self.label_info.publish(value)
         elif name == "min_face_size":
             self.pipeline.face_detector.min_face_size = value
+            self.pipeline.face_detector.reset()
         elif name == "detect_every":
             self.pipeline.face_detector.every = value
         elif name == "publish_annotated":

@@ -27,8 +27,9 @@ OFF_TOPIC = "/off_cam/image"
 OFF_NODE = "/off/facemask_detector"
 OFF_DETECTIONS = "/off/facemask/detections"
 STATUS, OFF_STATUS = f"facemask: {NODE}", f"facemask: {OFF_NODE}"
-BG_TOPIC = "/bg_cam/image"
-BG_DETECTIONS = "/bg/facemask/detections"
+SYNC_TOPIC = "/sync_cam/image"
+SYNC_NODE = "/sync/facemask_detector"
+SYNC_DETECTIONS = "/sync/facemask/detections"
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,10 @@ def off_node(start_module_node, node_model):
 
 
 @pytest.fixture(scope="module")
-def bg_node(start_module_node, node_model):
+def sync_node(start_module_node, node_model):
     return start_module_node("-p", f"model_path:={node_model}", "-p",
-                             "detect_in_background:=true", "-p", "detect_every:=2",
-                             "-p", f"image_topic:={BG_TOPIC}", "-r", "__ns:=/bg",
-                             name="bg_node")
+                             "detect_in_background:=false", "-p", f"image_topic:={SYNC_TOPIC}",
+                             "-r", "__ns:=/sync", name="sync_node")
 
 
 @pytest.fixture(scope="module")
@@ -159,13 +159,14 @@ def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
     assert "Traceback" not in node.stderr()
 
 
-def test_detect_every_follows_faces_between_detections(ros, node, astronaut_bgr):
-    """detect_every 3: the detector runs on frames 1 and 4 after the change. A face that
-    jumps 240 px between frames 1 and 2 is more than optical flow follows, so frames 2 and
-    3 report none, and frame 4 finds it again; a face moving 6 px a frame is followed on
-    every frame, at its place."""
-    pub = ros.publisher(Image, IMAGE_TOPIC)
-    dets = ros.collector(Detection2DArray, DETECTIONS)
+def test_detect_every_follows_faces_between_detections(ros, sync_node, astronaut_bgr):
+    """detect_in_background:=false, detect_every 3: the detector runs on frames 1 and 4
+    after the change. A face that jumps 240 px between frames 1 and 2 is more than optical
+    flow follows, so frames 2 and 3 report none, and frame 4 finds it again; a face moving
+    6 px a frame is followed on every frame, at its place."""
+    pub = ros.publisher(Image, SYNC_TOPIC)
+    dets = ros.collector(Detection2DArray, SYNC_DETECTIONS)
+    node = sync_node
     ros.wait_ready(node, pub)
     small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
 
@@ -179,32 +180,35 @@ def test_detect_every_follows_faces_between_detections(ros, node, astronaut_bgr)
         return [d.bbox.center.position.x for d in msg.detections]
 
     try:
-        (ok,) = ros.set_parameters(NODE, {"detect_every": 3})
+        (ok,) = ros.set_parameters(SYNC_NODE, {"detect_every": 3})
         assert ok.successful, ok.reason
         counts = [len(faces_in(frame_at(x))) for x in (20, 260, 260, 260)]
         assert counts == [1, 0, 0, 1], counts
-        (ok,) = ros.set_parameters(NODE, {"detect_every": 3})    # a new cycle
+        (ok,) = ros.set_parameters(SYNC_NODE, {"detect_every": 3})    # a new cycle
         for x in range(20, 80, 6):
             centres = faces_in(frame_at(x))
             assert len(centres) == 1, x
             # the face's centre in the picture is about 105 px right of its left edge
             assert abs(centres[0] - (x + 105)) < 10, (x, centres)
     finally:
-        (ok,) = ros.set_parameters(NODE, {"detect_every": 1})
+        (ok,) = ros.set_parameters(SYNC_NODE, {"detect_every": 1})
         assert ok.successful
     counts = [len(faces_in(frame_at(x))) for x in (20, 260, 260)]
     assert counts == [1, 1, 1], counts
     assert "Traceback" not in node.stderr()
 
 
-def test_background_detection_answers_every_frame_at_the_face(ros, bg_node, astronaut_bgr):
-    """detect_in_background: each frame of a face moving 6 px a frame is answered with the
-    face at its place; a second face that appears is reported within a few frames, once
-    the detector's thread has run on a frame that shows it."""
-    pub = ros.publisher(Image, BG_TOPIC)
-    dets = ros.collector(Detection2DArray, BG_DETECTIONS)
-    ros.wait_ready(bg_node, pub)
-    bg_node.wait_for_stderr(r"detect_every 2, in the background", timeout=5, spin=ros.spin)
+def test_background_detection_answers_every_frame_at_the_face(ros, node, astronaut_bgr):
+    """detect_in_background (the default), detect_every 2: each frame of a face moving 6 px
+    a frame is answered with the face at its place; a second face that appears is reported
+    within a few frames, once the detector's thread has run on a frame that shows it."""
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    node.wait_for_stderr(r"detect_every 1, in the background", timeout=5, spin=ros.spin)
+    (ok,) = ros.set_parameters(NODE, {"detect_every": 2})
+    assert ok.successful, ok.reason
+    bg_node = node
     small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
 
     def frame_at(x, second=False):
@@ -223,6 +227,8 @@ def test_background_detection_answers_every_frame_at_the_face(ros, bg_node, astr
         (msg,) = ros.request(pub, ros.image_msg(frame_at(110, second=True)), [dets], bg_node)
         counts.append(len(msg.detections))
     assert counts[-1] == 2 and counts == sorted(counts), counts
+    (ok,) = ros.set_parameters(NODE, {"detect_every": 1})
+    assert ok.successful, ok.reason
     assert "Traceback" not in bg_node.stderr()
 
 
