@@ -35,7 +35,7 @@ def run_case(ros, threads, busy, args, frame):
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                 for _ in range(busy)]
     proc = rosbench.start_node([f"threads:={threads}", "publish_annotated:=false",
-                                f"detector:={args.detector}"], args.model)
+                                f"detector:={args.detector}"] + args.param, args.model)
     node, executor = ros
     pub = node.create_publisher(Image, rosbench.IMAGE_TOPIC, rosbench.reliable_qos(1))
     sent, answers = {}, {}
@@ -87,13 +87,16 @@ def main():
     p.add_argument("--model", default="", help="checkpoint (default: the shipped model)")
     p.add_argument("--detector", default=DEFAULT_DETECTOR,
                    help=f"the node's face detector (default: {DEFAULT_DETECTOR}, the node's)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="another node parameter, e.g. detect_in_background:=false (repeatable)")
     p.add_argument("--verbose", action="store_true", help="print the node's last stats line")
     args = p.parse_args()
 
     frame = frame_one_face()
     print(f"cpu: {os.cpu_count()} cores, load average before {os.getloadavg()[0]:.2f}; "
           f"640x480 bgr8 at {args.fps:g} fps for {args.seconds:g} s after {args.warmup:g} s "
-          "warm-up", flush=True)
+          f"warm-up; node {args.detector}{''.join(' -p ' + x for x in args.param)}",
+          flush=True)
     print(f"{'threads':>7} {'busy':>4} {'sent/s':>7} {'answered/s':>10} {'p50 ms':>7} "
           f"{'p95 ms':>7} {'node cpu %':>10} {'load':>5}", flush=True)
     with rosbench.ros_node("bench_contention_camera") as ros:

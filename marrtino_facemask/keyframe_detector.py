@@ -126,8 +126,8 @@ class BackgroundDetector(KeyframeDetector):
     the other faces are. An error of the detector is raised by the next :meth:`detect`.
     Call :meth:`close` to stop the thread."""
 
-    # frames kept to follow a detection up to now: a detection that took longer than this
-    # many frames is dropped (the next one is already on its way)
+    # frames kept to follow a detection up to now (those since the last detection's own, a
+    # few at 30 frames/s): a detection that took longer than this many frames is dropped
     max_lag = 2 * MAX_EVERY
 
     def __init__(self, detector, every=1):
@@ -188,6 +188,9 @@ class BackgroundDetector(KeyframeDetector):
             return None
         for (_, before), (_, after) in zip(frames[start:], frames[start + 1:]):
             faces = self._follow(before, after, faces)
+        # any later detection ran on a later frame: the older ones are not needed any more
+        for _ in range(start):
+            self._frames.popleft()
         return faces
 
     def detect(self, bgr):

@@ -7,8 +7,10 @@ This module only wires the parts to ROS:
   ``facemask/enable`` (std_srvs/SetBool) and the ``enabled`` parameter;
 * ``frame_worker.py``: the newest frame is processed in a worker thread; older ones are
   dropped, never queued;
-* ``pipeline.py`` (detector + classifier) and ``tracking.py`` (track ids, averaged
-  probabilities, stable labels) make the results, ``ros_msgs.py`` the messages;
+* ``pipeline.py`` (detector + classifier), ``keyframe_detector.py`` (the detector in its own
+  thread or on one frame in n, faces followed by optical flow in between) and
+  ``tracking.py`` (track ids, averaged probabilities, stable labels) make the results,
+  ``ros_msgs.py`` the messages;
 * ``diagnostics.py`` and ``frame_stats.py``: ``/diagnostics`` every second and a log line
   every 10 s; ``label_info.py``: ``facemask/label_info``.
 

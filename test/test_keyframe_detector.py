@@ -232,3 +232,19 @@ def test_background_detector_error_surfaces_on_the_next_frame(three_faces):
     finally:
         background.close()
     assert not background._worker._thread.is_alive()
+
+
+def test_background_keeps_only_the_frames_it_may_still_need(detector, three_faces):
+    background = BackgroundDetector(detector, every=1)
+    try:
+        background.detect(three_faces)
+        for step in range(1, 12):
+            background.detect(pan(three_faces, step, 2, 1, 1.0))
+            background.wait_idle(timeout=30)       # the detection of this frame ends
+        # the last detection ran on the frame before: only frames since then are kept
+        assert len(background._frames) <= 2
+        for step in range(12, 12 + background.max_lag + 5):   # a detector that never ends
+            background._frames.append((10_000 + step, to_gray(three_faces)))
+        assert len(background._frames) == background.max_lag
+    finally:
+        background.close()
