@@ -65,6 +65,20 @@ def two_faces(astronaut_bgr):
     return frames
 
 
+def face_frames(astronaut_bgr):
+    """frame_at(x, second=False): a 640x480 frame with the astronaut (240 px, her face's
+    centre about 105 px right of the picture's left edge) at x, and a second one at 380."""
+    small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
+
+    def frame_at(x, second=False):
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        frame[120:360, x:x + 240] = small
+        if second:
+            frame[120:360, 380:620] = small
+        return frame
+    return frame_at
+
+
 def call_enable(ros, service, value, timeout=15.0):
     client = ros.node.create_client(SetBool, service)
     try:
@@ -168,13 +182,7 @@ def test_detect_every_follows_faces_between_detections(ros, sync_node, astronaut
     dets = ros.collector(Detection2DArray, SYNC_DETECTIONS)
     node = sync_node
     ros.wait_ready(node, pub)
-    small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
-
-    def frame_at(x):
-        frame = np.full((480, 640, 3), 90, np.uint8)
-        frame[120:360, x:x + 240] = small
-        return frame
-
+    frame_at = face_frames(astronaut_bgr)
     def faces_in(frame):
         (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
         return [d.bbox.center.position.x for d in msg.detections]
@@ -209,15 +217,7 @@ def test_background_detection_answers_every_frame_at_the_face(ros, node, astrona
     (ok,) = ros.set_parameters(NODE, {"detect_every": 2})
     assert ok.successful, ok.reason
     bg_node = node
-    small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
-
-    def frame_at(x, second=False):
-        frame = np.full((480, 640, 3), 90, np.uint8)
-        frame[120:360, x:x + 240] = small
-        if second:
-            frame[120:360, 380:620] = small
-        return frame
-
+    frame_at = face_frames(astronaut_bgr)
     for x in range(20, 110, 6):
         (msg,) = ros.request(pub, ros.image_msg(frame_at(x)), [dets], bg_node)
         centres = [d.bbox.center.position.x for d in msg.detections]
