@@ -248,3 +248,13 @@ def test_background_keeps_only_the_frames_it_may_still_need(detector, three_face
         assert len(background._frames) == background.max_lag
     finally:
         background.close()
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (2, 3), (12, 12), (40, 7), (5, 400)])
+def test_flow_on_degenerate_frames_never_raises(height, width):
+    rng = np.random.default_rng(0)
+    before = rng.integers(0, 255, (height, width), dtype=np.uint8)
+    after = np.roll(before, 1, axis=1)
+    moved = propagate_faces(before, after, [Face(0, 0, width, height, 0.9)])
+    for face in moved:           # inside the frame, never empty
+        assert 0 <= face.x_min < face.x_max <= width and 0 <= face.y_min < face.y_max <= height
