@@ -23,6 +23,8 @@ from .box_flow import propagate_faces, to_gray
 from .frame_worker import FrameWorker
 
 MAX_EVERY = 30
+DEFAULT_MAX_FACES = 64
+MAX_MAX_FACES = 1000
 
 
 class KeyframeDetector:
@@ -30,16 +32,19 @@ class KeyframeDetector:
 
     ``confidence`` and ``min_face_size`` are the wrapped detector's (setting them here sets
     them there, and they also filter the faces that flow moves); other attributes (``kind``,
-    ``input_size``, ``backend``, ...) read through. ``last_detected`` says whether the last
-    call's faces came from the detector. Setting ``every`` starts a new cycle: the next
-    frame is detected. :meth:`reset` may be called from another thread.
+    ``input_size``, ``backend``, ...) read through. At most ``max_faces`` faces, the best
+    scored, come out of a frame, so that a picture full of faces (a crowd, a poster) bounds
+    the classifier's and the flow's work. ``last_detected`` says whether the last call's
+    faces came from the detector. Setting ``every`` starts a new cycle: the next frame is
+    detected. :meth:`reset` may be called from another thread.
     """
 
-    def __init__(self, detector, every=1):
+    def __init__(self, detector, every=1, max_faces=DEFAULT_MAX_FACES):
         self.detector = detector
         self._state_lock = threading.Lock()
         self._generation = 0
         self.every = every
+        self.max_faces = max_faces
         self.last_detected = False
 
     @property
@@ -53,6 +58,23 @@ class KeyframeDetector:
             raise ValueError(f"detect_every {value} is out of range: use 1 to {MAX_EVERY}")
         self._every = value
         self.reset()          # a new cycle: the next frame runs the detector
+
+    @property
+    def max_faces(self):
+        return self._max_faces
+
+    @max_faces.setter
+    def max_faces(self, value):
+        value = int(value)
+        if not 1 <= value <= MAX_MAX_FACES:
+            raise ValueError(f"max_faces {value} is out of range: use 1 to {MAX_MAX_FACES}")
+        self._max_faces = value
+
+    def _best(self, faces):
+        """The ``max_faces`` best-scored faces (the detectors return them best first)."""
+        if len(faces) <= self._max_faces:
+            return faces
+        return sorted(faces, key=lambda f: f.score, reverse=True)[:self._max_faces]
 
     @property
     def confidence(self):
@@ -95,19 +117,19 @@ class KeyframeDetector:
 
     def _follow(self, prev_gray, gray, faces):
         """``faces`` moved by flow, filtered as the detector filters its own."""
-        return [f for f in propagate_faces(prev_gray, gray, faces)
-                if f.score >= self.confidence
-                and max(f.width, f.height) >= max(self.min_face_size, 1)]
+        return self._best([f for f in propagate_faces(prev_gray, gray, faces)
+                           if f.score >= self.confidence
+                           and max(f.width, f.height) >= max(self.min_face_size, 1)])
 
     def detect(self, bgr):
         if self._every == 1:
             self.last_detected = True
-            return self.detector.detect(bgr)
+            return self._best(self.detector.detect(bgr))
         generation, prev, faces, since = self._state()
         gray = to_gray(bgr)
         due = prev is None or prev.shape != gray.shape or since + 1 >= self._every
         if due:
-            faces, since = self.detector.detect(bgr), 0
+            faces, since = self._best(self.detector.detect(bgr)), 0
         else:
             faces, since = self._follow(prev, gray, faces), since + 1
         self.last_detected = due
@@ -130,7 +152,7 @@ class BackgroundDetector(KeyframeDetector):
     # few at 30 frames/s): a detection that took longer than this many frames is dropped
     max_lag = 2 * MAX_EVERY
 
-    def __init__(self, detector, every=1):
+    def __init__(self, detector, every=1, max_faces=DEFAULT_MAX_FACES):
         self._result = None          # (frame number, faces) of a finished detection
         self._error = None
         self._busy = threading.Condition()
@@ -140,13 +162,13 @@ class BackgroundDetector(KeyframeDetector):
         # one detection at a time, whichever thread asks (OpenCV's nets are not
         # thread-safe; ONNX Runtime's sessions are, but two runs would share the cores)
         self._detect_lock = threading.Lock()
-        super().__init__(detector, every)
+        super().__init__(detector, every, max_faces)
         self._worker = FrameWorker(self._run_detection, self._on_error, name="face_detector")
         self._worker.start()
 
     def _detect_now(self, bgr):
         with self._detect_lock:
-            return self.detector.detect(bgr)
+            return self._best(self.detector.detect(bgr))
 
     def _run_detection(self, job):
         generation, number, bgr = job

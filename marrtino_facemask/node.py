@@ -144,7 +144,8 @@ class FaceMaskNode(Node):
         # the detector on one frame in detect_every (in its own thread with
         # detect_in_background), optical flow in between
         scheduler = BackgroundDetector if p["detect_in_background"] else KeyframeDetector
-        self.pipeline.face_detector = scheduler(self.pipeline.face_detector, p["detect_every"])
+        self.pipeline.face_detector = scheduler(self.pipeline.face_detector, p["detect_every"],
+                                                p["max_faces"])
 
     def _configure(self):
         p = self.config = declare_parameters(self)
@@ -182,7 +183,7 @@ class FaceMaskNode(Node):
             f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} "
             f"{clf.precision} on {clf.device}), detector {p['detector']}{details} "
             f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}, "
-            f"detect_every {p['detect_every']}"
+            f"max_faces {p['max_faces']}, detect_every {p['detect_every']}"
             f"{', in the background' if p['detect_in_background'] else ''}), input "
             f"{self.camera.resolved_topic} ({self.camera.msg_type.__name__}, "
             f"{p['reliability']}, keep last 1, max_image_pixels {self.max_pixels}"
@@ -307,6 +308,8 @@ class FaceMaskNode(Node):
             self.pipeline.face_detector.reset()
         elif name == "detect_every":
             self.pipeline.face_detector.every = value
+        elif name == "max_faces":
+            self.pipeline.face_detector.max_faces = value
         elif name == "publish_annotated":
             self.publish_annotated = value
         elif name in TRACKER_SETTINGS:

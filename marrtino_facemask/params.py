@@ -18,7 +18,7 @@ from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZ
                     MIN_INPUT_SIZE)
 from .classifier import CLASSIFIER_BACKENDS
 from .image_codec import DEFAULT_MAX_PIXELS, MAX_SIDE
-from .keyframe_detector import MAX_EVERY
+from .keyframe_detector import DEFAULT_MAX_FACES, MAX_EVERY, MAX_MAX_FACES
 from .paths import DEFAULT_PRECISION, PRECISIONS
 from .threads import DEFAULT_THREADS, MAX_THREADS
 from .tracking import (DEFAULT_HOLD_FRAMES, DEFAULT_MAX_MISSED, DEFAULT_MIN_IOU,
@@ -126,6 +126,9 @@ PARAMETERS = (
     ParamSpec("min_face_size", DEFAULT_MIN_FACE_SIZE,
               "ignore faces whose box is smaller than this many pixels on its longer side",
               range=(1, 4096), live=True),
+    ParamSpec("max_faces", DEFAULT_MAX_FACES,
+              "at most this many faces per frame, the best scored: bounds the work of a "
+              "frame full of faces (a crowd, a poster)", range=(1, MAX_MAX_FACES), live=True),
     ParamSpec("detect_every", 1,
               "the face detector runs on one frame in this many (in the background: one "
               "in this many is handed to it); on the others the last faces are moved by "

@@ -258,3 +258,28 @@ def test_flow_on_degenerate_frames_never_raises(height, width):
     moved = propagate_faces(before, after, [Face(0, 0, width, height, 0.9)])
     for face in moved:           # inside the frame, never empty
         assert 0 <= face.x_min < face.x_max <= width and 0 <= face.y_min < face.y_max <= height
+
+
+@pytest.fixture(scope="module")
+def poster(astronaut_bgr):
+    """A 640x480 poster of the astronaut's face, tiled 16 x 11 times (about 40 px each):
+    far more faces than a frame should cost."""
+    face = cv2.resize(astronaut_bgr[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.tile(face, (H // 44 + 1, W // 40 + 1, 1))[:H, :W])
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_max_faces_keeps_the_best_scored_on_detected_and_followed_frames(detector, poster,
+                                                                         every):
+    everything = detector.detect(poster)
+    assert len(everything) > 100
+    keyframes = KeyframeDetector(detector, every=every, max_faces=10)
+    faces = keyframes.detect(poster)
+    assert len(faces) == 10
+    best = sorted((f.score for f in everything), reverse=True)[:10]
+    assert sorted((f.score for f in faces), reverse=True) == pytest.approx(best)
+    assert len(keyframes.detect(pan(poster, 1, 3, 2, 1.0))) <= 10
+    keyframes.max_faces = 3
+    assert len(keyframes.detect(pan(poster, 2, 3, 2, 1.0))) <= 3
+    with pytest.raises(ValueError, match="max_faces"):
+        keyframes.max_faces = 0

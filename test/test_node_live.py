@@ -153,7 +153,7 @@ def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
 
     refused = {"face_confidence": 0.05, "min_face_size": 0, "smoothing_window": 0,
                "label_hold_frames": 500, "track_min_iou": 1.5, "track_max_missed": -1,
-               "detect_every": 0}
+               "detect_every": 0, "max_faces": 0}
     for name, value in refused.items():
         (result,) = ros.set_parameters(NODE, {name: value})
         assert not result.successful, name
@@ -230,6 +230,32 @@ def test_background_detection_answers_every_frame_at_the_face(ros, node, astrona
     (ok,) = ros.set_parameters(NODE, {"detect_every": 1})
     assert ok.successful, ok.reason
     assert "Traceback" not in bg_node.stderr()
+
+
+def test_max_faces_bounds_a_frame_full_of_faces(ros, node, astronaut_bgr):
+    """A poster of 176 tiled faces: the default answers at most 64, the best scored;
+    max_faces 5 at most 5."""
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    face = cv2.resize(astronaut_bgr[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
+    poster = np.ascontiguousarray(np.tile(face, (11, 17, 1))[:480, :640])
+
+    def counts(n):
+        return [len(ros.request(pub, ros.image_msg(poster), [dets], node, timeout=30)[0]
+                    .detections) for _ in range(n)]
+
+    seen = counts(4)
+    assert max(seen) == 64 and seen[-1] == 64, seen
+    (ok,) = ros.set_parameters(NODE, {"max_faces": 5})
+    assert ok.successful, ok.reason
+    try:
+        seen = counts(3)
+        assert all(c <= 5 for c in seen) and seen[-1] == 5, seen
+    finally:
+        (ok,) = ros.set_parameters(NODE, {"max_faces": 64})
+        assert ok.successful
+    assert "Traceback" not in node.stderr()
 
 
 def test_enable_service_removes_and_restores_the_subscription(ros, node, astronaut_bgr):
