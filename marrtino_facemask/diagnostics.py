@@ -47,6 +47,7 @@ class Diagnostics:
         values = {
             "enabled": enabled, "image_topic": topic,
             "input_fps": s["input_fps"], "processed_fps": s["processed_fps"],
+            "detections_per_s": s["detections_per_s"],
             "dropped_frames": s["dropped"], "bad_frames": s["bad"],
             "failed_frames": s["errors"],
             "processing_ms_mean": s["processing_ms_mean"],

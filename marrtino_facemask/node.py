@@ -228,7 +228,8 @@ class FaceMaskNode(Node):
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the node
             self._on_worker_error(item, exc)
             return
-        self.stats.processed(time.perf_counter() - t0, len(results), self._latency(msg.header))
+        self.stats.processed(time.perf_counter() - t0, len(results), self._latency(msg.header),
+                             self.pipeline.face_detector.last_detected)
 
     def _latency(self, header):
         """Seconds from the frame's stamp to now (None for an unset stamp)."""

@@ -309,7 +309,8 @@ def test_diagnostics_report_the_frames(ros, node, astronaut_bgr):
                 for msg in diags.msgs for st in msg.status if st.name == STATUS]
     assert len(statuses) >= 2, f"{len(statuses)} statuses in 3 s: {node.describe()}"
     for status, values in statuses:
-        for key in ("enabled", "input_fps", "processed_fps", "dropped_frames", "bad_frames",
+        for key in ("enabled", "input_fps", "processed_fps", "detections_per_s",
+                    "dropped_frames", "bad_frames",
                     "processing_ms_mean", "processing_ms_max", "latency_ms_mean",
                     "latency_ms_max", "faces_per_frame", "tracks", "frames_received_total",
                     "frames_processed_total", "dropped_frames_total", "bad_frames_total"):
@@ -323,7 +324,10 @@ def test_diagnostics_report_the_frames(ros, node, astronaut_bgr):
         assert 0 < float(values["processing_ms_mean"]) <= float(values["processing_ms_max"])
         assert 0 < float(values["latency_ms_mean"]) <= float(values["latency_ms_max"]) < 5000
         assert float(values["faces_per_frame"]) == pytest.approx(1.0)
+        assert 0 <= float(values["detections_per_s"]) <= float(values["processed_fps"])
     assert any(float(v["input_fps"]) > 0 for _, v in statuses)
+    # the detector (in the background) ran on some of these frames
+    assert any(float(v["detections_per_s"]) > 0 for v in busy), busy
     last = statuses[-1][1]
     assert int(last["frames_received_total"]) >= int(last["frames_processed_total"]) >= 12
 
