@@ -21,6 +21,8 @@ same way. The clip starts at a random frame of the detector's cycle, as a live c
   frames with 1 and 3 faces (frames.py), panning 4 px a frame; the mean is what sets how many
   frames per second the node can answer. For ``bgN`` it is the time to answer a frame
   (fed at ``--fps``), the detector's own time running beside it.
+- A frame full of faces (frames.py's poster, 176 faces): median ms of a frame in line with
+  ``max_faces`` unbounded and at the node's default.
 """
 
 import argparse
@@ -33,13 +35,15 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from frames import bench_frames  # noqa: E402
+from frames import bench_frames, frame_poster  # noqa: E402
+from timing import timed  # noqa: E402
 from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
 from marrtino_facemask.data import ImageCache, load_samples, stem_of  # noqa: E402
 from marrtino_facemask.detection_metrics import box_side, match_boxes  # noqa: E402
 from marrtino_facemask.evaluate import recompute_split  # noqa: E402
 from marrtino_facemask.faces import DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE  # noqa: E402
-from marrtino_facemask.keyframe_detector import BackgroundDetector, KeyframeDetector  # noqa: E402
+from marrtino_facemask.keyframe_detector import (DEFAULT_MAX_FACES, MAX_MAX_FACES,  # noqa: E402
+                                                 BackgroundDetector, KeyframeDetector)
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 from marrtino_facemask.metrics import classification_report, confusion_matrix  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
@@ -209,6 +213,14 @@ def main():
         three = timing(pipeline, frames[3], mode, args.fps)
         print(f"| {mode} | {one[0]:.1f} / {one[1]:.1f} | {three[0]:.1f} / {three[1]:.1f} |",
               flush=True)
+    poster = frame_poster()
+    print("\n| frame full of faces (poster) | faces answered | median ms |\n| --- | --- | --- |")
+    for max_faces in (MAX_MAX_FACES, DEFAULT_MAX_FACES):
+        keyframes = KeyframeDetector(pipeline.face_detector, 1, max_faces)
+        found = len(keyframes.detect(poster))
+        med, _ = timed(lambda: pipeline.classify_boxes(
+            poster, [d.box for d in keyframes.detect(poster)]), 5)
+        print(f"| max_faces {max_faces} | {found} | {med:.0f} |", flush=True)
     if not args.data:
         return
     by_image = validation_photos(args.data, pipeline.classifier)

@@ -5,6 +5,7 @@ pictures. bench_pipeline.py and bench_node.py use the same ones.
 - 1 face: the astronaut at 480x480 on a grey background (her face is about 90 px).
 - 3 faces: her head and shoulders three times side by side (the middle one mirrored),
   200x200 each, so faces of about 60 px, as in a corridor seen by the robot.
+- a poster (:func:`frame_poster`): her face tiled 176 times, for the ``max_faces`` bound.
 """
 
 import cv2
@@ -37,6 +38,14 @@ def frame_three_faces():
         x = 13 + i * 209
         frame[140:340, x:x + 200] = cv2.flip(head, 1) if i == 1 else head
     return frame
+
+
+def frame_poster():
+    """A frame full of faces: the astronaut's face, 40x44 px, tiled 16 x 11 times (CenterFace
+    reports 176 faces in it), as a poster or a crowd would fill the view."""
+    face = cv2.resize(_astronaut()[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.tile(face, (HEIGHT // 44 + 1, WIDTH // 40 + 1, 1))
+                                [:HEIGHT, :WIDTH])
 
 
 def bench_frames():
