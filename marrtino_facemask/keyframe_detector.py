@@ -116,9 +116,13 @@ class KeyframeDetector:
                 self._since_detection = since_detection
 
     def _follow(self, prev_gray, gray, faces):
-        """``faces`` moved by flow, filtered as the detector filters its own."""
-        return self._best([f for f in propagate_faces(prev_gray, gray, faces)
-                           if f.score >= self.confidence
+        """``faces`` moved by flow, filtered as the detector filters its own; None when
+        there were faces and the flow lost every one of them (a cut, a jump, the camera
+        knocked): then the frame is detected at once rather than left empty."""
+        moved = propagate_faces(prev_gray, gray, faces)
+        if faces and not moved:
+            return None
+        return self._best([f for f in moved if f.score >= self.confidence
                            and max(f.width, f.height) >= max(self.min_face_size, 1)])
 
     def detect(self, bgr):
@@ -128,10 +132,13 @@ class KeyframeDetector:
         generation, prev, faces, since = self._state()
         gray = to_gray(bgr)
         due = prev is None or prev.shape != gray.shape or since + 1 >= self._every
+        if not due:
+            followed = self._follow(prev, gray, faces)
+            due = followed is None
         if due:
             faces, since = self._best(self.detector.detect(bgr)), 0
         else:
-            faces, since = self._follow(prev, gray, faces), since + 1
+            faces, since = followed, since + 1
         self.last_detected = due
         self._store(generation, gray, faces, since)
         return faces
@@ -208,11 +215,13 @@ class BackgroundDetector(KeyframeDetector):
         start = next((i for i, (n, _) in enumerate(frames) if n == number), None)
         if start is None:
             return None
-        for (_, before), (_, after) in zip(frames[start:], frames[start + 1:]):
-            faces = self._follow(before, after, faces)
         # any later detection ran on a later frame: the older ones are not needed any more
         for _ in range(start):
             self._frames.popleft()
+        for (_, before), (_, after) in zip(frames[start:], frames[start + 1:]):
+            faces = self._follow(before, after, faces)
+            if faces is None:
+                return None
         return faces
 
     def detect(self, bgr):
@@ -223,19 +232,24 @@ class BackgroundDetector(KeyframeDetector):
             raise error
         generation, prev, faces, since = self._state()
         gray = to_gray(bgr)
+        caught_up = None
         self._count += 1
         number = self._count
         self.last_detected = prev is None or prev.shape != gray.shape
-        if self.last_detected:
-            self._frames.clear()
+        if not self.last_detected:
+            followed = self._follow(prev, gray, faces)
+            self._frames.append((number, gray))
+            caught_up = None if result is None else self._catch_up(result)
+            if caught_up is not None:             # a newer detection: it wins
+                faces, self.last_detected = caught_up, True
+            elif followed is None:                # every face lost: detect at once
+                self.last_detected = True
+            else:
+                faces = followed
+        if self.last_detected and caught_up is None:
+            self._frames.clear()                  # detections in flight are now stale
             faces, since = self._detect_now(bgr), 0
         else:
-            faces = self._follow(prev, gray, faces)
-            self._frames.append((number, gray))
-            if result is not None:
-                caught_up = self._catch_up(result)   # a newer detection: it wins
-                if caught_up is not None:
-                    faces, self.last_detected = caught_up, True
             since += 1
             if since >= self._every:
                 with self._busy:

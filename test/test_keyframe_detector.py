@@ -124,6 +124,32 @@ def test_every_three_detects_on_one_frame_in_three_and_follows_in_between(detect
     assert counting.calls == 3
 
 
+@pytest.mark.parametrize("scheduler", [KeyframeDetector, BackgroundDetector])
+def test_when_the_flow_loses_every_face_the_frame_is_detected_at_once(detector, astronaut_bgr,
+                                                                      scheduler):
+    small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
+
+    def frame_at(x):
+        frame = np.full((H, W, 3), 90, np.uint8)
+        frame[120:360, x:x + 240] = small
+        return frame
+
+    keyframes = scheduler(Counting(detector), every=10)
+    try:
+        keyframes.detect(frame_at(20))
+        followed = keyframes.detect(frame_at(26))
+        assert not keyframes.last_detected and len(followed) == 1
+        jumped = keyframes.detect(frame_at(300))           # a cut: flow loses the face
+        assert keyframes.last_detected and len(jumped) == 1
+        assert abs((jumped[0].x_min + jumped[0].x_max) / 2 - (300 + 105)) < 10
+        assert keyframes.detector.calls == 2
+        empty = np.full((H, W, 3), 90, np.uint8)
+        assert keyframes.detect(empty) == [] and keyframes.last_detected   # lost again
+        assert keyframes.detect(empty) == [] and not keyframes.last_detected   # none to lose
+    finally:
+        keyframes.close()
+
+
 def test_a_new_frame_size_reset_or_every_runs_the_detector(detector, three_faces):
     keyframes = KeyframeDetector(Counting(detector), every=5)
     keyframes.detect(three_faces)
