@@ -134,7 +134,7 @@ PARAMETERS = (
               "in this many is handed to it); on the others the last faces are moved by "
               "optical flow (about 1 ms a face) and classified again. 1: every frame (in "
               "the background, as often as the detector can). In line, 2 or 3 cut a frame's "
-              "mean time by about 40 or 55 % on our CPU; a new face is then found up to "
+              "mean time by 40 to 65 % on our CPU; a new face is then found up to "
               "detect_every - 1 frames late",
               range=(1, MAX_EVERY), live=True),
     ParamSpec("detect_in_background", True,
