@@ -217,7 +217,10 @@ class BackgroundDetector(KeyframeDetector):
             return None
         # any later detection ran on a later frame: the older ones are not needed any more
         for _ in range(start):
-            self._frames.popleft()
+            try:
+                self._frames.popleft()
+            except IndexError:       # cleared by reset() from another thread meanwhile
+                break
         for (_, before), (_, after) in zip(frames[start:], frames[start + 1:]):
             faces = self._follow(before, after, faces)
             if faces is None:
