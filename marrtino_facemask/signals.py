@@ -7,7 +7,9 @@ a second Ctrl-C during clean-up used to escape as a KeyboardInterrupt (exit -2).
 :class:`SignalGuard` adds two things, installed before ``rclpy.init`` (which chains to them):
 
 * the first SIGINT/SIGTERM raises :class:`Shutdown` in the main thread at its next Python
-  instruction; later ones are ignored, and so is any signal once clean-up has begun;
+  instruction; later ones are ignored, and so is any signal once clean-up has begun (where
+  that instruction is in a callback that cannot raise, the Shutdown is dropped silently and
+  the watchdog below ends the process);
 * a watchdog thread wakes on the first signal (through ``signal.set_wakeup_fd``, which works
   even while the main thread is inside a long C call) and, if the process is still alive
   ``grace_s`` seconds later, ends it with exit code 0;
@@ -49,6 +51,7 @@ class SignalGuard:
         signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         for sig in SIGNALS:
             signal.signal(sig, self._on_signal)
+        sys.unraisablehook = self._unraisable_hook(sys.unraisablehook)
         threading.Thread(target=self._watchdog, args=(read_fd,), name="signal_watchdog",
                          daemon=True).start()
         return self
@@ -69,6 +72,19 @@ class SignalGuard:
         if self._raising:
             self._raising = False
             raise Shutdown(signum)
+
+    @staticmethod
+    def _unraisable_hook(previous):
+        """A signal that lands while Python runs a callback that cannot raise (a weakref
+        callback, say, such as the import system's module locks, or a ``__del__``) has its
+        :class:`Shutdown` swallowed and printed with a traceback. Such a Shutdown is not
+        printed: the watchdog still ends the process with exit code 0 within ``grace_s``.
+        Anything else goes to the previous hook."""
+        def hook(unraisable):
+            if isinstance(unraisable.exc_value, Shutdown):
+                return
+            previous(unraisable)
+        return hook
 
     def _watchdog(self, read_fd):
         while True:
