@@ -30,6 +30,8 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from vision_msgs.msg import Detection2DArray
 
+from . import signals
+
 NODE_NAME = "mask_reminder"
 SAY_TOPIC = "/speech/to_speak"    # MARRtino's tts_node (see the module docstring)
 FORGET_S = 2.0                    # a person not seen for this long starts over
@@ -127,8 +129,24 @@ class ReminderNode(Node):
 
 
 def main(argv=None):
-    """``python -m marrtino_facemask reminder [--ros-args ...]``; returns the exit code."""
-    rclpy.init(args=sys.argv if argv is None else [NODE_NAME, *argv])
+    """``python -m marrtino_facemask reminder [--ros-args ...]``; returns the exit code.
+
+    SIGINT/SIGTERM end it with 0 within about 2 s, as they end the detector node
+    (:mod:`signals`: rclpy's own handling once left a Jazzy process hanging on SIGTERM).
+    """
+    guard = signals.install()
+    code = 0
+    try:
+        code = _run(sys.argv if argv is None else [NODE_NAME, *argv], guard)
+    except signals.Shutdown:
+        code = 0
+    if guard is not None and guard.signum is not None:
+        guard.exit_now(code)
+    return code
+
+
+def _run(args, guard):
+    rclpy.init(args=args)
     node = None
     code = 0
     try:
@@ -138,11 +156,16 @@ def main(argv=None):
         print(f"[{NODE_NAME}] error: {' '.join(str(exc).split())}; see the parameters in "
               "marrtino_facemask/reminder.py", file=sys.stderr)
         code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException, signals.Shutdown):
         pass
     finally:
-        if node is not None:
-            node.destroy_node()
+        if guard is not None:
+            guard.stop_raising()
+        try:
+            if node is not None:
+                node.destroy_node()
+        except Exception:  # noqa: BLE001 - already shut down
+            pass
         if rclpy.ok():
             rclpy.shutdown()
     return code

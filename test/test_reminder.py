@@ -1,6 +1,7 @@
 """The example behaviour mask_reminder: its decision without ROS, then the real node over
 DDS (fed by hand, then by the real detector with the shipped model)."""
 
+import signal
 import time
 
 import cv2
@@ -122,6 +123,21 @@ def test_reminder_bad_parameter_exits_2(start_node):
     assert proc.wait_exit(timeout=30) == 2, proc.describe()
     lines = proc.stderr_lines()
     assert len(lines) == 1 and "confirm_s" in lines[0], proc.describe()
+
+
+@pytest.mark.parametrize("sigs", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+                         ids=["SIGTERM", "double-Ctrl-C"])
+def test_reminder_stops_with_exit_0_within_2_s(start_node, sigs):
+    proc = start_node("-r", "__ns:=/stop", name="stop_reminder", command="reminder")
+    proc.wait_for_stderr(r"ready: ", timeout=60)
+    t0 = time.monotonic()
+    for sig in sigs:
+        proc.proc.send_signal(sig)
+        time.sleep(0.05)
+    code = proc.wait_exit(timeout=15)
+    took = time.monotonic() - t0
+    assert code == 0 and took < 2.0, f"exit {code} after {took:.2f} s: {proc.describe()}"
+    assert "Traceback" not in proc.stderr(), proc.describe()
 
 
 def test_detector_and_reminder_end_to_end(ros, start_node, astronaut_bgr):
