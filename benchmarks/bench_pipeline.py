@@ -9,7 +9,7 @@ on OpenCV's dnn; the classifier on each backend and precision of ``--classifiers
 Runtime float32 needs the checkpoint's .onnx: exported to a temporary folder when it is not
 beside it; torch rows need torch). Prints median and 90th percentile milliseconds.
 
-Then the default pipeline on 640x480 frames with 0, 1 and 3 faces (frames.py) and, when its
+Then (or alone, with ``--default-only``) the default pipeline on 640x480 frames with 0, 1 and 3 faces (frames.py) and, when its
 venv is present (scripts/setup_peer_venv.sh; --peer-venv), the PyPI package
 face_mask_detector 0.2.3 on the same frames in the same run, with our time as a ratio of its
 (peer.py).
@@ -69,9 +69,17 @@ def main():
     p.add_argument("--classifiers", default=",".join(CLASSIFIERS),
                    help=f"comma-separated, of {', '.join(CLASSIFIERS)}; the first one runs in "
                         "the whole-frame rows of every detector")
+    p.add_argument("--default-only", action="store_true",
+                   help="time only the default pipeline on the 0/1/3-face frames (and the peer); "
+                        "needs only the default models")
     peer.add_arguments(p)
     args = p.parse_args()
     apply_threads(args.threads)
+    if args.default_only:
+        print(f"cpu: {os.cpu_count()} cores, threads {args.threads} ({describe_threads()}), "
+              f"opencv {cv2.__version__}")
+        compare_with_peer(args)
+        return
     names = [c.strip() for c in args.classifiers.split(",") if c.strip()]
     unknown = [n for n in names if n not in CLASSIFIERS]
     if unknown or not names:

@@ -12,6 +12,10 @@ exported file is checked against torch with OpenCV's dnn, which is what the node
 - photos are scaled so that their longer side is ``--input-size`` x U(0.5, 1.5) (the node
   scales frames to input_size on the longer side), cut to ``--crop`` px squares, flipped and
   colour-jittered. Seeded.
+- faces that the crop cuts so that less than half of them is left: ``--cut-faces ignore``
+  leaves their area out of the heatmap loss; ``background`` (the first shipped recipe) trains
+  it as background. The photos' own labels keep faces cut by the photo's edge, so training
+  crop-cut faces as background taught the net the opposite of what the labels ask.
 
 Writes into ``--out``: centerface.onnx (the fine-tuned net), split.json (unless --split was
 given), train_log.csv and args.json.
@@ -57,6 +61,9 @@ def parse_args(argv):
     p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
                    help="the node's input size: photos are scaled around it")
     p.add_argument("--landmark-weight", type=float, default=0.5)
+    p.add_argument("--cut-faces", default="ignore", choices=("ignore", "background"),
+                   help="faces of which the crop keeps less than half: left out of the heatmap "
+                        "loss (ignore) or trained as background")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=0,
@@ -118,14 +125,25 @@ def make_targets(boxes, out_h, out_w, max_faces):
     return heat, index, size, offset, mask
 
 
+def ignore_map(boxes, out_h, out_w):
+    """(1, H, W): 1 on the cells that the boxes cover, where the heatmap loss is left out."""
+    ignore = np.zeros((1, out_h, out_w), np.float32)
+    for x0, y0, x1, y1 in boxes:
+        c0, r0 = max(int(np.floor(x0 / STRIDE)), 0), max(int(np.floor(y0 / STRIDE)), 0)
+        c1, r1 = min(int(np.ceil(x1 / STRIDE)), out_w), min(int(np.ceil(y1 / STRIDE)), out_h)
+        ignore[0, r0:r1, c0:c1] = 1.0
+    return ignore
+
+
 class FaceBoxDataset(torch.utils.data.Dataset):
     """Augmented training crops of photos and their CenterNet targets."""
 
     max_faces = 128
 
-    def __init__(self, items, images, crop, input_size, seed):
+    def __init__(self, items, images, crop, input_size, seed, cut_faces="ignore"):
         self.items, self.images = items, images     # items: [(image path, boxes (N, 4))]
         self.crop, self.input_size, self.seed = crop, input_size, seed
+        self.cut_faces = cut_faces
         self.epoch = 0
 
     def __len__(self):
@@ -152,25 +170,32 @@ class FaceBoxDataset(torch.utils.data.Dataset):
         clipped = np.clip(boxes, 0, c)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         kept_area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
-        boxes = clipped[kept_area >= 0.5 * np.maximum(area, 1e-6)]   # mostly visible faces
+        visible = kept_area >= 0.5 * np.maximum(area, 1e-6)
+        cut = clipped[~visible & (kept_area > 0)] if self.cut_faces == "ignore" else clipped[:0]
+        boxes = clipped[visible]                                     # mostly visible faces
         if rng.random() < 0.5:
             canvas = canvas[:, ::-1]
-            boxes = np.stack([c - boxes[:, 2], boxes[:, 1], c - boxes[:, 0], boxes[:, 3]], 1)
+            boxes, cut = (np.stack([c - b[:, 2], b[:, 1], c - b[:, 0], b[:, 3]], 1)
+                          for b in (boxes, cut))
         hsv = cv2.cvtColor(np.ascontiguousarray(canvas), cv2.COLOR_BGR2HSV).astype(np.float32)
         hsv[..., 1] *= rng.uniform(0.7, 1.3)
         hsv[..., 2] = hsv[..., 2] * rng.uniform(0.7, 1.3) + rng.uniform(-20, 20)
         canvas = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
         targets = make_targets(boxes, c // STRIDE, c // STRIDE, self.max_faces)
+        ignore = ignore_map(cut, c // STRIDE, c // STRIDE)
         x = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))).float()
-        return (x, *(torch.from_numpy(t) for t in targets))
+        return (x, *(torch.from_numpy(t) for t in (*targets, ignore)))
 
 
-def focal_loss(pred, target):
-    """CenterNet's penalty-reduced pixel-wise focal loss (alpha 2, beta 4) on probabilities."""
+def focal_loss(pred, target, ignore=None):
+    """CenterNet's penalty-reduced pixel-wise focal loss (alpha 2, beta 4) on probabilities;
+    cells where ``ignore`` is 1 add no background loss."""
     pred = pred.clamp(1e-4, 1 - 1e-4)
     pos = target.eq(1).float()
     pos_loss = torch.log(pred) * (1 - pred) ** 2 * pos
     neg_loss = torch.log(1 - pred) * pred ** 2 * (1 - target) ** 4 * (1 - pos)
+    if ignore is not None:
+        neg_loss = neg_loss * (1 - ignore)
     return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp_min(1.0)
 
 
@@ -181,11 +206,11 @@ def gather(maps, index):
     return flat.gather(2, index.unsqueeze(1).expand(b, ch, index.shape[1])).permute(0, 2, 1)
 
 
-def losses(outputs, teacher, heat, index, size, offset, mask, landmark_weight):
+def losses(outputs, teacher, heat, index, size, offset, mask, ignore, landmark_weight):
     heat_p, size_p, off_p, lm_p = outputs
     m = mask.unsqueeze(2)
     n = mask.sum().clamp_min(1.0)
-    parts = {"heat": focal_loss(heat_p, heat),
+    parts = {"heat": focal_loss(heat_p, heat, ignore),
              "size": (torch.abs(gather(size_p, index) - size) * m).sum() / (2 * n),
              "offset": (torch.abs(gather(off_p, index) - offset) * m).sum() / (2 * n)}
     parts["landmarks"] = landmark_weight * (
@@ -271,7 +296,7 @@ def train(args):
         json.dump(vars(args), f, indent=1)
     print(f"train-detector: {len(items)} photos, {sum(len(b) for _, b in items)} faces, "
           f"device {device}", flush=True)
-    dataset = FaceBoxDataset(items, images, args.crop, args.input_size, args.seed)
+    dataset = FaceBoxDataset(items, images, args.crop, args.input_size, args.seed, args.cut_faces)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size, shuffle=True, drop_last=len(items) > args.batch_size,
         num_workers=args.workers, generator=torch.Generator().manual_seed(args.seed),
@@ -283,12 +308,11 @@ def train(args):
     for epoch in range(1, args.epochs + 1):
         dataset.epoch = epoch
         sums, steps, t0 = {}, 0, time.time()
-        for x, heat, index, size, offset, mask in loader:
-            x, heat, index, size, offset, mask = (t.to(device) for t in
-                                                  (x, heat, index, size, offset, mask))
+        for batch in loader:
+            x, heat, index, size, offset, mask, ignore = (t.to(device) for t in batch)
             with torch.no_grad():
                 teacher_out = teacher(x)
-            parts = losses(model(x), teacher_out, heat, index, size, offset, mask,
+            parts = losses(model(x), teacher_out, heat, index, size, offset, mask, ignore,
                            args.landmark_weight)
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)

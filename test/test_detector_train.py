@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from marrtino_facemask import detector_train
 from marrtino_facemask.faces import CENTERFACE_ONNX, CenterFaceDetector
@@ -34,6 +35,29 @@ def test_boxes_outside_the_crop_give_no_target():
     heat, index, size, offset, mask = detector_train.make_targets(
         np.array([[-50, -50, -10, -10], [300, 10, 340, 40]], np.float32), 32, 32, 4)
     assert mask.sum() == 0 and heat.max() == 0.0
+
+
+def test_cut_faces_are_left_out_of_the_heatmap_loss_only_with_ignore():
+    """A face that every 128 px crop cuts to under half: its cells are ignored, not background."""
+    img = np.full((512, 512, 3), 128, np.uint8)
+    items = [("a.jpg", np.array([[0, 0, 512, 512]], np.float32))]
+    got = {}
+    for mode in ("ignore", "background"):
+        ds = detector_train.FaceBoxDataset(items, {"a.jpg": img}, 128, 512, seed=0, cut_faces=mode)
+        x, heat, index, size, offset, mask, ignore = ds[0]
+        assert x.shape == (3, 128, 128) and heat.max() == 0 and mask.sum() == 0
+        got[mode] = ignore
+    assert got["ignore"].shape == (1, 32, 32) and bool(got["ignore"].eq(1).all())
+    assert got["background"].sum() == 0
+
+
+def test_ignored_cells_add_no_background_loss():
+    ignore = detector_train.ignore_map(np.array([[-20, 8, 10, 40]], np.float32), 16, 16)
+    assert ignore.sum() == 3 * 8 and ignore[0, 2:10, 0:3].all()
+    pred, target = torch.full((1, 1, 16, 16), 0.5), torch.zeros(1, 1, 16, 16)
+    full = detector_train.focal_loss(pred, target)
+    part = detector_train.focal_loss(pred, target, torch.from_numpy(ignore)[None])
+    assert float(part) == pytest.approx(float(full) * (256 - 24) / 256)
 
 
 @pytest.fixture(scope="module")

@@ -86,5 +86,5 @@ def test_int8_stays_within_0_01_map50_of_float32(tmp_path):
     with open(os.path.join(out, "metrics.json")) as f:
         fp32 = json.load(f)
     assert fp32["classifier_backend"] == "torch" and fp32["end_to_end"]["precision"] == "float32"
-    assert fp32["end_to_end"]["map50"] == pytest.approx(0.832, abs=5e-4)   # the model card's
+    assert fp32["end_to_end"]["map50"] == pytest.approx(0.847, abs=5e-4)   # the model card's
     assert abs(card["end_to_end"]["map50"] - fp32["end_to_end"]["map50"]) <= 0.01
