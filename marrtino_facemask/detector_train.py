@@ -55,7 +55,8 @@ def parse_args(argv):
                         "CenterFace as published)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate")
+    p.add_argument("--lr", type=float, default=2e-4,
+                   help="peak AdamW learning rate (2e-4: the shipped detector; 5e-4 was worse)")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--crop", type=int, default=512, help="training crop side (multiple of 32)")
     p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
