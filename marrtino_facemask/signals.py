@@ -73,15 +73,19 @@ class SignalGuard:
             self._raising = False
             raise Shutdown(signum)
 
-    @staticmethod
-    def _unraisable_hook(previous):
+    def _unraisable_hook(self, previous):
         """A signal that lands while Python runs a callback that cannot raise (a weakref
         callback, say, such as the import system's module locks, or a ``__del__``) has its
         :class:`Shutdown` swallowed and printed with a traceback. Such a Shutdown is not
         printed: the watchdog still ends the process with exit code 0 within ``grace_s``.
-        Anything else goes to the previous hook."""
+        Once a signal has come, an error in a ``__del__`` is not printed either: it is an
+        object whose ``__init__`` the Shutdown cut short (rclpy's Executor lacks attributes
+        then). Anything else goes to the previous hook."""
         def hook(unraisable):
             if isinstance(unraisable.exc_value, Shutdown):
+                return
+            if (self.signum is not None
+                    and getattr(unraisable.object, "__name__", None) == "__del__"):
                 return
             previous(unraisable)
         return hook
