@@ -23,6 +23,10 @@ same way. The clip starts at a random frame of the detector's cycle, as a live c
   (fed at ``--fps``), the detector's own time running beside it.
 - A frame full of faces (frames.py's poster, 176 faces): median ms of a frame in line with
   ``max_faces`` unbounded and at the node's default.
+- ``--classified 0,1,2``: the rows run the node's tracker too (tracking.FaceTracker at its
+  defaults, reset for each clip), with ``max_classified_per_frame`` 0, 1, 2; a face's
+  predicted class is then its track's label, as the node publishes it. Without it, each
+  frame's own probabilities are scored and nothing is tracked.
 """
 
 import argparse
@@ -48,6 +52,7 @@ from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 from marrtino_facemask.metrics import classification_report, confusion_matrix  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
 from marrtino_facemask.threads import apply_threads  # noqa: E402
+from marrtino_facemask.tracking import FaceTracker  # noqa: E402
 
 MIN_FACE = 24
 
@@ -114,8 +119,19 @@ class Pacer:
         self.t = time.perf_counter()
 
 
-def accuracy(pipeline, by_image, images, mode, frames, seed, fps):
+def classify(pipeline, frame, dets, tracker, budget):
+    """The frame's results as the node makes them: through ``tracker`` with ``budget``
+    (max_classified_per_frame), or each frame's own probabilities when ``tracker`` is None."""
+    boxes, scores = [d.box for d in dets], [d.score for d in dets]
+    if tracker is None:
+        return pipeline.classify_boxes(frame, boxes, scores)
+    return tracker.update(pipeline.classify_boxes(frame, boxes, scores,
+                                                  only=tracker.due(boxes, budget)))
+
+
+def accuracy(pipeline, by_image, images, mode, frames, seed, fps, budget=None):
     rng = np.random.default_rng(seed)
+    tracker = None if budget is None else FaceTracker()
     keyframes, background = scheduler(pipeline, mode)
     pacer = Pacer(1 / fps if background else 0)
     every = keyframes.every
@@ -129,18 +145,21 @@ def accuracy(pipeline, by_image, images, mode, frames, seed, fps):
         if background:
             keyframes.wait_idle()
         keyframes.reset()
+        if tracker is not None:
+            tracker.reset()
         # start anywhere in the detector's cycle: frames before the clip, not scored. The
         # background one detects the first frame after a reset at once: never score that one
         warmup = int(rng.integers(1, every + 3) if background else rng.integers(0, every))
         size = (image.shape[1], image.shape[0])
         for k in range(warmup):
             pacer.next()
-            keyframes.detect(cv2.warpAffine(image, affine(k - warmup, move, size), size))
+            warm = cv2.warpAffine(image, affine(k - warmup, move, size), size)
+            dets = keyframes.detect(warm)
+            if tracker is not None:            # the tracker sees the frames before, too
+                classify(pipeline, warm, dets, tracker, budget)
         for frame, boxes in clip(image, [s.box for s in faces], move, frames):
             pacer.next()
-            dets = keyframes.detect(frame)
-            results = pipeline.classify_boxes(frame, [d.box for d in dets],
-                                              [d.score for d in dets])
+            results = classify(pipeline, frame, keyframes.detect(frame), tracker, budget)
             n_frames += 1
             labelled += len(boxes)
             for thr in found:
@@ -151,7 +170,8 @@ def accuracy(pipeline, by_image, images, mode, frames, seed, fps):
                     for gi, di in matched.items():
                         if box_side(boxes[gi]) >= MIN_FACE:
                             y_true.append(faces[gi].label)
-                            best = names[int(np.argmax([results[di].scores[n] for n in names]))]
+                            best = (results[di].label if tracker is not None else
+                                    names[int(np.argmax([results[di].scores[n] for n in names]))])
                             y_pred.append(CLASS_NAMES.index(best))
     keyframes.close()
     report = classification_report(confusion_matrix(y_true, y_pred, len(CLASS_NAMES)),
@@ -161,8 +181,9 @@ def accuracy(pipeline, by_image, images, mode, frames, seed, fps):
             "macro_recall": report["macro_recall"], "frames": n_frames}
 
 
-def timing(pipeline, frame, mode, fps, count=60, pan=4):
+def timing(pipeline, frame, mode, fps, count=60, pan=4, budget=None):
     keyframes, background = scheduler(pipeline, mode)
+    tracker = None if budget is None else FaceTracker()
     pacer = Pacer(1 / fps if background else 0)
     size = (frame.shape[1], frame.shape[0])
     clip_frames = [cv2.warpAffine(frame, affine(k, (pan * (1 if (k // 30) % 2 == 0 else -1), 0, 1.0),
@@ -176,11 +197,14 @@ def timing(pipeline, frame, mode, fps, count=60, pan=4):
     for f in clip_frames:
         pacer.next()
         t0 = time.perf_counter()
-        dets = keyframes.detect(f)
-        pipeline.classify_boxes(f, [d.box for d in dets], [d.score for d in dets])
+        classify(pipeline, f, keyframes.detect(f), tracker, budget)
         ms.append(1e3 * (time.perf_counter() - t0))
     keyframes.close()
     return float(np.median(ms)), float(np.mean(ms))
+
+
+def row_name(mode, budget):
+    return mode if budget is None else f"{mode}, tracked, max_classified_per_frame {budget}"
 
 
 def main():
@@ -195,9 +219,14 @@ def main():
     p.add_argument("--frames", type=int, default=6, help="frames per simulated clip")
     p.add_argument("--threads", type=int, default=1, help="as the node's threads parameter")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classified", default="",
+                   help="max_classified_per_frame values, comma-separated: run the node's "
+                        "tracker with each (default: no tracker, each frame's own "
+                        "probabilities)")
     args = p.parse_args()
     apply_threads(args.threads)
-    modes = [v.strip() for v in args.every.split(",") if v.strip()]
+    budgets = [int(v) for v in args.classified.split(",") if v.strip()] or [None]
+    modes = [(v.strip(), b) for v in args.every.split(",") if v.strip() for b in budgets]
     pipeline = FaceMaskPipeline.create(args.model, face_confidence=DEFAULT_FACE_CONFIDENCE,
                                        min_face_size=DEFAULT_MIN_FACE_SIZE)
     print(f"detector {pipeline.face_detector.kind} at {pipeline.face_detector.input_size} px "
@@ -208,11 +237,11 @@ def main():
     frames = bench_frames()
     print("\n| detect_every | 1 face: median / mean ms | 3 faces: median / mean ms |")
     print("| --- | --- | --- |")
-    for mode in modes:
-        one = timing(pipeline, frames[1], mode, args.fps)
-        three = timing(pipeline, frames[3], mode, args.fps)
-        print(f"| {mode} | {one[0]:.1f} / {one[1]:.1f} | {three[0]:.1f} / {three[1]:.1f} |",
-              flush=True)
+    for mode, budget in modes:
+        one = timing(pipeline, frames[1], mode, args.fps, budget=budget)
+        three = timing(pipeline, frames[3], mode, args.fps, budget=budget)
+        print(f"| {row_name(mode, budget)} | {one[0]:.1f} / {one[1]:.1f} | {three[0]:.1f} / "
+              f"{three[1]:.1f} |", flush=True)
     poster = frame_poster()
     print("\n| frame full of faces (poster) | faces answered | median ms |\n| --- | --- | --- |")
     for max_faces in (MAX_MAX_FACES, DEFAULT_MAX_FACES):
@@ -230,9 +259,9 @@ def main():
     print("| detect_every | recall IoU 0.3 | recall IoU 0.5 | false det. / frame | "
           f"accuracy >= {MIN_FACE} px | macro recall >= {MIN_FACE} px |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for mode in modes:
-        r = accuracy(pipeline, by_image, images, mode, args.frames, args.seed, args.fps)
-        print(f"| {mode} | {r['recall_0.3']:.3f} | {r['recall_0.5']:.3f} | "
+    for mode, budget in modes:
+        r = accuracy(pipeline, by_image, images, mode, args.frames, args.seed, args.fps, budget)
+        print(f"| {row_name(mode, budget)} | {r['recall_0.3']:.3f} | {r['recall_0.5']:.3f} | "
               f"{r['false_per_frame']:.2f} | {r['accuracy']:.3f} | {r['macro_recall']:.3f} |",
               flush=True)
 

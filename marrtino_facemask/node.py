@@ -155,6 +155,7 @@ class FaceMaskNode(Node):
         self._load_pipeline(p)
         self.tracker = FaceTracker(p["track_max_missed"], p["track_min_iou"],
                                    p["smoothing_window"], p["label_hold_frames"])
+        self.classify_budget = p["max_classified_per_frame"]
 
         self.det_pub = self.create_publisher(Detection2DArray, DETECTIONS_TOPIC, 10)
         self.annotated_pub = self.create_publisher(
@@ -189,7 +190,8 @@ class FaceMaskNode(Node):
             f"{p['reliability']}, keep last 1, max_image_pixels {self.max_pixels}"
             f"{'' if self.camera.enabled else ', disabled'}), threads {p['threads']} "
             f"({describe_threads()}), tracking (smoothing "
-            f"{p['smoothing_window']} frames, label hold {p['label_hold_frames']}), "
+            f"{p['smoothing_window']}, label hold {p['label_hold_frames']}, classified per "
+            f"frame {p['max_classified_per_frame'] or 'all'}), "
             f"output {topic_name(self.det_pub, DETECTIONS_TOPIC)}"
             + (f" and {topic_name(self.annotated_pub, ANNOTATED_TOPIC)}"
                if self.publish_annotated else ""))
@@ -216,11 +218,16 @@ class FaceMaskNode(Node):
                 f"more frames skipped for {exc.kind}")
             return
         try:
-            results = self.pipeline(bgr)
+            faces = self.pipeline.face_detector.detect(bgr)
+            boxes = [f.box for f in faces]
             with self._lock:
                 if not self.camera.enabled:      # disabled meanwhile: tracks were dropped
                     return
-                results = self.tracker.update(results)
+                # the faces the classifier sees this frame: new ones, and the budget's
+                # stalest (the others keep their track's probabilities)
+                due = self.tracker.due(boxes, self.classify_budget)
+                results = self.tracker.update(self.pipeline.classify_boxes(
+                    bgr, boxes, [f.score for f in faces], only=due))
             self.det_pub.publish(results_to_detection_array(results, msg.header))
             if self.publish_annotated and self.annotated_pub.get_subscription_count() > 0:
                 self.annotated_pub.publish(bgr_to_image_msg(annotate(bgr, results),
@@ -311,6 +318,8 @@ class FaceMaskNode(Node):
             self.pipeline.face_detector.every = value
         elif name == "max_faces":
             self.pipeline.face_detector.max_faces = value
+        elif name == "max_classified_per_frame":
+            self.classify_budget = value
         elif name == "publish_annotated":
             self.publish_annotated = value
         elif name in TRACKER_SETTINGS:

@@ -21,8 +21,8 @@ from .image_codec import DEFAULT_MAX_PIXELS, MAX_SIDE
 from .keyframe_detector import DEFAULT_MAX_FACES, MAX_EVERY, MAX_MAX_FACES
 from .paths import DEFAULT_PRECISION, PRECISIONS
 from .threads import DEFAULT_THREADS, MAX_THREADS
-from .tracking import (DEFAULT_HOLD_FRAMES, DEFAULT_MAX_MISSED, DEFAULT_MIN_IOU,
-                       DEFAULT_SMOOTHING_WINDOW)
+from .tracking import (DEFAULT_CLASSIFY_BUDGET, DEFAULT_HOLD_FRAMES, DEFAULT_MAX_MISSED,
+                       DEFAULT_MIN_IOU, DEFAULT_SMOOTHING_WINDOW)
 
 EXIT_OK, EXIT_MODEL, EXIT_CONFIG = 0, 1, 2
 RELIABILITIES = ("reliable", "best_effort")
@@ -129,6 +129,13 @@ PARAMETERS = (
     ParamSpec("max_faces", DEFAULT_MAX_FACES,
               "at most this many faces per frame, the best scored: bounds the work of a "
               "frame full of faces (a crowd, a poster)", range=(1, MAX_MAX_FACES), live=True),
+    ParamSpec("max_classified_per_frame", DEFAULT_CLASSIFY_BUDGET,
+              "at most this many tracked faces are classified again per frame, those "
+              "classified longest ago first; the others keep their track's averaged "
+              "probabilities until their turn. A face new to the tracker is always "
+              "classified. Bounds the classifier's time (about 8 ms a face on our CPU) "
+              "when many faces are in view; 0: every face on every frame",
+              range=(0, MAX_MAX_FACES), live=True),
     ParamSpec("detect_every", 1,
               "the face detector runs on one frame in this many (in the background: one "
               "in this many is handed to it); on the others the last faces are moved by "
@@ -188,11 +195,12 @@ PARAMETERS = (
               "a face continues a track when its box overlaps the track's last box by at "
               "least this IoU", range=(0.01, 1.0), live=True),
     ParamSpec("smoothing_window", DEFAULT_SMOOTHING_WINDOW,
-              "frames over which a tracked face's class probabilities are averaged; 1: each "
-              "frame's own", range=(1, 100), live=True),
+              "a tracked face's class probabilities are averaged over its last this many "
+              "classifications (one a frame, unless max_classified_per_frame leaves it "
+              "out); 1: the last one's own", range=(1, 100), live=True),
     ParamSpec("label_hold_frames", DEFAULT_HOLD_FRAMES,
               "a tracked face's label changes only after another class has led its averaged "
-              "probabilities for this many frames in a row; 1: at once",
+              "probabilities for this many classifications in a row; 1: at once",
               range=(1, 100), live=True),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}

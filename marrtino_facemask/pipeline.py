@@ -72,13 +72,21 @@ class FaceMaskPipeline:
                                       input_size, detector_backend, precision),
                    MaskClassifier(model_path, device, backend, precision))
 
-    def classify_boxes(self, bgr, boxes, face_scores=None):
-        """Classify given face boxes of one frame (in one batch)."""
+    def classify_boxes(self, bgr, boxes, face_scores=None, only=None):
+        """Classify given face boxes of one frame (in one batch). ``only``: the indices of
+        the boxes to classify (None: all); the others come back with an empty label and
+        empty ``scores`` (for :meth:`tracking.FaceTracker.update`)."""
         if face_scores is None:
             face_scores = [1.0] * len(boxes)
-        crops = [self.classifier.crop(bgr, box) for box in boxes]
+        picked = range(len(boxes)) if only is None else sorted(set(only))
+        crops = [self.classifier.crop(bgr, boxes[i]) for i in picked]
         probs = self.classifier.predict(crops)
-        return results_from_probs(boxes, face_scores, probs, self.classifier.class_names)
+        classified = dict(zip(picked, results_from_probs(
+            [boxes[i] for i in picked], [face_scores[i] for i in picked], probs,
+            self.classifier.class_names)))
+        return [classified.get(i) or FaceMaskResult(tuple(int(v) for v in boxes[i]),
+                                                    float(face_scores[i]), "", 0.0)
+                for i in range(len(boxes))]
 
     def __call__(self, bgr):
         faces = self.face_detector.detect(bgr)

@@ -17,6 +17,14 @@ and returns them with
   first.
 
 With ``smoothing_window=1`` and ``hold_frames=1`` the labels and scores are the frame's own.
+
+Classifying every face of every frame costs one classifier run per face per frame (about
+8 ms a face on our CPU), so a frame with many faces is slow. :meth:`FaceTracker.due` says
+which faces of a frame need the classifier, within a budget: every face that would start a
+track, and of the others the ``budget`` whose tracks were classified longest ago. A face
+that was not classified is passed to :meth:`FaceTracker.update` with empty ``scores``: it
+keeps its track's averaged scores and label, and the hysteresis counts only frames with new
+probabilities.
 """
 
 import itertools
@@ -32,6 +40,8 @@ DEFAULT_MAX_MISSED = 5
 DEFAULT_MIN_IOU = 0.2
 DEFAULT_SMOOTHING_WINDOW = 5
 DEFAULT_HOLD_FRAMES = 2
+# faces classified again per frame, besides new ones (the node's max_classified_per_frame)
+DEFAULT_CLASSIFY_BUDGET = 1
 
 
 @dataclass
@@ -46,6 +56,7 @@ class Track:
     challenger: str = ""          # the class that leads the averages against ``label``
     challenger_frames: int = 0    # for how many frames in a row it has led
     hits: int = 0                 # frames in which the face was seen
+    classified_at: int = -1       # the tracker's frame number of its last probabilities
 
     def averaged(self):
         names = list(self.history[-1])
@@ -62,6 +73,7 @@ class FaceTracker:
     hold_frames: int = DEFAULT_HOLD_FRAMES
     tracks: list = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
+    _frame: int = field(default=0, repr=False)        # calls of update()
 
     def configure(self, max_missed=None, min_iou=None, smoothing_window=None,
                   hold_frames=None):
@@ -81,9 +93,29 @@ class FaceTracker:
         """Forget every track (ids are still never reused)."""
         self.tracks = []
 
+    def due(self, boxes, budget=0):
+        """Indices (ascending) of the faces of this frame's ``boxes`` to classify: those that
+        would start a track, and of those that continue one, the ``budget`` minus as many
+        whose tracks were classified longest ago (ties: the first box). ``budget`` 0: all.
+        The tracks are not changed."""
+        if budget <= 0:
+            return list(range(len(boxes)))
+        matches, new = self._assign(boxes)
+        matches.sort(key=lambda m: (m[1].classified_at, m[0]))
+        return sorted(new + [det for det, _ in matches[:max(0, budget - len(new))]])
+
     def update(self, results):
-        """This frame's faces -> the same faces with track ids, averaged scores, labels."""
+        """This frame's faces -> the same faces with track ids, averaged scores, labels.
+
+        A result with empty ``scores`` was not classified in this frame (see :meth:`due`):
+        it gets its track's scores and label. One that would start a track raises
+        ValueError, since the track would have no probabilities."""
+        self._frame += 1
         matches, new = self._assign([r.box for r in results])
+        unscored = [det for det in new if not results[det].scores]
+        if unscored:
+            raise ValueError(f"faces {unscored} start a track but were not classified: "
+                             "classify the faces that FaceTracker.due() returns")
         matched_tracks = set()
         out = [None] * len(results)
         for det, track in matches:
@@ -114,6 +146,11 @@ class FaceTracker:
 
     def _observe(self, track, result):
         track.hits += 1
+        if not result.scores:          # not classified in this frame: the track's state
+            scores = track.averaged()
+            return replace(result, track_id=track.track_id, label=track.label,
+                           score=scores.get(track.label, 0.0), scores=scores)
+        track.classified_at = self._frame
         track.history.append(dict(result.scores))
         scores = track.averaged()
         leader = max(scores, key=scores.get)

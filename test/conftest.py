@@ -162,8 +162,11 @@ class NodeProcess:
         self.cmd = cmd
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
+        # PYTHONFAULTHANDLER: a crash in native code (a segfault, say) prints every thread's
+        # Python stack to the stderr that describe() shows
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL, env=dict(os.environ))
+                                     stdin=subprocess.DEVNULL,
+                                     env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         self.started = time.monotonic()
         self.exit_checked = False
 

@@ -229,6 +229,32 @@ def test_only_the_newest_frame_is_processed(ros, node, astronaut_bgr):
     assert len(answered) <= bound, f"{len(answered)} of {burst} processed: frames queued"
 
 
+def test_faces_left_unclassified_in_a_frame_keep_their_tracks_scores(ros, node, astronaut_bgr):
+    """Three faces, and the default max_classified_per_frame 1: after the first frame, two
+    of the three are not classified in each frame. Every answer still gives every face its
+    track id and three hypotheses from its track's probabilities."""
+    head = cv2.resize(astronaut_bgr[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    for i in range(3):
+        frame[140:340, 13 + 209 * i:213 + 209 * i] = head
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    answers = []
+    for _ in range(4):
+        (det_array,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+        answers.append(det_array)
+    ids = []
+    for det_array in answers:
+        assert len(det_array.detections) == 3, det_array
+        for det in det_array.detections:
+            scores = [r.hypothesis.score for r in det.results]
+            assert sorted(r.hypothesis.class_id for r in det.results) == sorted(CLASS_NAMES)
+            assert sum(scores) == pytest.approx(1.0, abs=1e-3)
+        ids.append(sorted(d.id for d in det_array.detections))
+    assert all(i == ids[0] for i in ids) and all(ids[0]), ids
+
+
 def test_periodic_stats_line(node, ros):
     """About every 10 s: frames processed, fps and mean processing time (this module has
     been running for about that long when it gets here)."""

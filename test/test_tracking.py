@@ -153,3 +153,66 @@ def test_real_detector_on_a_moving_face(astronaut_bgr):
         assert len(results) == (0 if i == 4 else 1), (i, faces)
         ids += [r.track_id for r in tracker.update(results)]
     assert len(ids) == 7 and set(ids) == {ids[0]}
+
+
+def unscored(box):
+    return FaceMaskResult(box=box, face_score=0.9, label="", score=0.0)
+
+
+def three_faces(i):
+    return [moving_box(i, x0=x, step=4) for x in (20, 220, 420)]
+
+
+def test_due_takes_new_faces_and_then_the_longest_unclassified():
+    tracker = FaceTracker()
+    assert tracker.due(three_faces(0), budget=1) == [0, 1, 2]       # all new: all due
+    tracker.update([face(b) for b in three_faces(0)])
+    assert tracker.due(three_faces(1), budget=0) == [0, 1, 2]       # 0: every face
+    picked = []
+    for i in range(1, 7):
+        boxes = three_faces(i)
+        due = tracker.due(boxes, budget=1)
+        assert len(due) == 1
+        picked += due
+        tracker.update([face(b) if k in due else unscored(b) for k, b in enumerate(boxes)])
+    assert picked == [0, 1, 2, 0, 1, 2]                               # round robin
+    # a new face is due on top of the budget's stalest one... only while the budget allows
+    boxes = three_faces(7) + [(300, 300, 360, 360)]
+    assert tracker.due(boxes, budget=1) == [3]
+    assert tracker.due(boxes, budget=2) == [0, 3]
+
+
+def test_an_unclassified_face_keeps_its_tracks_scores_label_and_hysteresis():
+    tracker = FaceTracker(smoothing_window=3, hold_frames=2)
+    (first,) = tracker.update([face(moving_box(0), WITHOUT)])
+    (r,) = tracker.update([face(moving_box(1), WITH)])            # challenger, 1 frame
+    assert r.label == "without_mask"
+    for i in range(2, 6):                                          # frames without new evidence
+        (r,) = tracker.update([unscored(moving_box(i))])
+        assert r.track_id == first.track_id and r.label == "without_mask"
+        assert r.box == moving_box(i)
+        assert r.scores == pytest.approx({"mask_weared_incorrect": 0.1, "with_mask": 0.45,
+                                          "without_mask": 0.45})
+    (r,) = tracker.update([face(moving_box(6), WITH)])             # its second frame in a row
+    assert r.label == "with_mask"
+
+
+def test_an_unclassified_face_cannot_start_a_track():
+    tracker = FaceTracker()
+    with pytest.raises(ValueError, match="due"):
+        tracker.update([unscored((0, 0, 40, 40))])
+
+
+def test_classify_boxes_classifies_only_the_picked_faces(astronaut_bgr):
+    from marrtino_facemask.checkpoint import default_model_path
+    from marrtino_facemask.pipeline import FaceMaskPipeline
+    pipeline = FaceMaskPipeline.create(default_model_path())
+    boxes = [(180, 60, 300, 200), (0, 0, 60, 60), (200, 80, 290, 190)]
+    every = pipeline.classify_boxes(astronaut_bgr, boxes, [0.9, 0.5, 0.8])
+    some = pipeline.classify_boxes(astronaut_bgr, boxes, [0.9, 0.5, 0.8], only=[2, 0])
+    assert [r.box for r in some] == [r.box for r in every] == boxes
+    assert [r.face_score for r in some] == [0.9, 0.5, 0.8]
+    for k in (0, 2):
+        assert some[k].label == every[k].label
+        assert some[k].scores == pytest.approx(every[k].scores, abs=1e-5)
+    assert some[1].scores == {} and some[1].label == ""
