@@ -1,4 +1,5 @@
-"""Detection metrics on labelled face boxes: IoU, one-to-one matching, recall, VOC AP.
+"""Detection metrics on labelled face boxes: IoU, one-to-one matching, recall, VOC AP, and
+their uncertainty (intervals by resampling the photos).
 
 Boxes are (x_min, y_min, x_max, y_max) in pixels. A face's size is the longer side of its
 labelled box.
@@ -114,3 +115,35 @@ def recall_table(faces, found):
     table["all"] = {"faces": len(faces), "found": int(sum(found)),
                     "recall": sum(found) / len(faces) if faces else 0.0}
     return table
+
+
+def photo_bootstrap(num_images, statistic, resamples=1000, seed=0, level=0.95):
+    """A ``level`` interval (low, high) for ``statistic(indices)``, a metric computed on the
+    photos at ``indices``, from ``resamples`` resamplings of the photos with replacement
+    (scipy.stats.bootstrap, percentile method, seeded). Photos, not faces, are resampled:
+    the faces of one photo (a crowd, one lighting) are not independent."""
+    from scipy.stats import bootstrap
+    if num_images < 2:
+        value = statistic(np.arange(num_images))
+        return float(value), float(value)
+    res = bootstrap((np.arange(num_images),), statistic, n_resamples=resamples,
+                    confidence_level=level, method="percentile", vectorized=False,
+                    random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+class PerPhotoAP:
+    """VOC AP of one class over any multiset of photos, for :func:`photo_bootstrap`. The VOC
+    matching is done once per photo (it never crosses photos); ``ap(indices)`` then only
+    pools the chosen photos' scored detections."""
+
+    def __init__(self, images, iou_threshold=0.5):
+        self.parts = [voc_true_positives([image], iou_threshold) for image in images]
+
+    def ap(self, indices):
+        parts = [self.parts[i] for i in indices]
+        if not parts:
+            return float("nan")
+        return voc_average_precision(np.concatenate([p[0] for p in parts]),
+                                     np.concatenate([p[1] for p in parts]),
+                                     sum(p[2] for p in parts))

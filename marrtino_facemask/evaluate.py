@@ -12,7 +12,10 @@ photos, in the same run, alone and end to end (detector + classifier, as the nod
   confidence = face score x class probability, one scored box per class for every face the
   node would classify (min_face_size applied);
 - classification of the faces found that are >= --min-face px;
-- the median time per 640x480 frame, detector alone and with the classifier.
+- the median time per 640x480 frame, detector alone and with the classifier;
+- 95 % intervals of mAP50, face AP50 and the recalls at IoU 0.3 (``ci95`` in metrics.json),
+  from ``--bootstrap`` resamplings of the photos (seeded), so that a difference between two
+  runs can be read against the noise of a split of a few hundred faces.
 
 The table goes to stdout and detectors.md; the first detector is also ``end_to_end`` in
 metrics.json, with confusion_matrix_end_to_end.png.
@@ -32,8 +35,8 @@ from .classifier import CLASSIFIER_BACKENDS, DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples, load_split,
                    split_dict, split_groups, stem_of)
-from .detection_metrics import (SIZE_BINS, average_precision, box_side, match_boxes,
-                                recall_table)
+from .detection_metrics import (SIZE_BINS, PerPhotoAP, average_precision, box_side,
+                                match_boxes, photo_bootstrap, recall_table, size_bin)
 from .faces import (CENTERFACE_BASE_ONNX, CENTERFACE_INT8_ONNX, CENTERFACE_ONNX,
                     DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS,
@@ -48,6 +51,8 @@ from .pipeline import FaceMaskPipeline
 # sees the whole precision-recall curve (YOLO's val runs at 0.001); recall and false
 # detections are then read at the node's face_confidence.
 AP_MIN_SCORE = 0.05
+# the size bins that the targets name, as unions of detection_metrics.SIZE_BINS
+TARGET_BINS = {"<24": ("<16", "16-24"), ">=48": ("48-96", ">=96")}
 MAX_DETECTIONS = 100  # per photo, highest scores first (COCO's cap)
 TIMING_FRAMES = 20
 FRAME_SIZE = (640, 480)  # MARRtino's camera
@@ -94,6 +99,9 @@ def parse_args(argv):
     p.add_argument("--timing-frames", type=int, default=TIMING_FRAMES,
                    help="640x480 frames timed per detector (0: no timing)")
     p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--bootstrap", type=int, default=1000,
+                   help="photo resamplings for the 95 %% intervals (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     return p.parse_args(argv)
 
 
@@ -210,14 +218,18 @@ def time_frames(pipeline, frames):
     return float(np.median(detect_ms)), float(np.median(frame_ms))
 
 
-def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size, min_face):
-    """Detector alone and end to end on labelled photos.
+def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size, min_face,
+                      bootstrap=0, seed=0, reference=None):
+    """Detector alone and end to end on labelled photos; with ``bootstrap`` > 0, 95 %
+    intervals by resampling the photos, and of the difference of mAP50 from ``reference``
+    (another detector's per-photo mAP50, on the same photos, resampled together with ours).
+    Returns the metrics and this detector's per-photo mAP50 (a function of photo indices).
 
     ``pipeline.face_detector`` must be set to keep every face down to :data:`AP_MIN_SCORE`
     and min size 1; the node's face_confidence and min_face_size are applied here.
     """
     to_dataset = label_map(pipeline.classifier.class_names)
-    faces, found = [], {0.3: [], 0.5: []}
+    faces, found, face_photo = [], {0.3: [], 0.5: []}, []
     false_detections, face_ap_images = 0, []
     class_images = {c: [] for c in range(len(CLASS_NAMES))}
     y_true, y_pred = [], []
@@ -229,6 +241,7 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
         # small-size bins are not biased by min_face_size
         node_dets = [d for d in dets if d.score >= face_confidence]
         faces.extend((s.box, s.label) for s in labelled)
+        face_photo.extend([len(face_ap_images)] * len(labelled))
         for thr in found:
             matched = match_boxes(gt, [d.box for d in node_dets], thr)
             found[thr].extend(i in matched for i in range(len(gt)))
@@ -261,6 +274,15 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
             v["recall"] = v["found"] / v["faces"] if v["faces"] else 0.0
     ap = {name: average_precision(class_images[c]) for c, name in enumerate(CLASS_NAMES)}
     present = [v for v in ap.values() if not np.isnan(v)]
+    class_ap = [PerPhotoAP(class_images[c]) for c in sorted(class_images)]
+
+    def mean_ap(idx):
+        values = [v for v in (c.ap(idx) for c in class_ap) if not np.isnan(v)]
+        return float(np.mean(values)) if values else 0.0
+
+    intervals = ({} if bootstrap <= 0 else
+                 confidence_intervals(face_ap_images, mean_ap, faces, face_photo, found[0.3],
+                                      bootstrap, seed, reference))
     return {
         "recall_iou_0.3": {"by_size": recall_table(faces, found[0.3]), "by_class": by_class[0.3]},
         "recall_iou_0.5": {"by_size": recall_table(faces, found[0.5]), "by_class": by_class[0.5]},
@@ -270,7 +292,46 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
         "map50": float(np.mean(present)) if present else 0.0,
         f"classification_of_found_faces_min_face_{min_face}": classification_report(
             confusion_matrix(y_true, y_pred, len(CLASS_NAMES)), CLASS_NAMES),
-    }
+        **({"ci95": intervals} if intervals else {}),
+    }, mean_ap
+
+
+def confidence_intervals(face_ap_images, mean_ap, faces, face_photo, found, resamples, seed,
+                         reference=None):
+    """95 % intervals of face AP50, mAP50 (``mean_ap``: per photo indices) and the recall at
+    IoU 0.3 by size bin and over all faces, from ``resamples`` resamplings of the photos
+    (detection_metrics.photo_bootstrap); with ``reference``, of ``mean_ap - reference`` too."""
+    n = len(face_ap_images)
+    face_ap = PerPhotoAP(face_ap_images)
+    # faces and faces found per photo, by size bin, by the issue's target bins and in all
+    columns = list(SIZE_BINS) + list(TARGET_BINS) + ["all"]
+    total, hits = np.zeros((n, len(columns))), np.zeros((n, len(columns)))
+    for (box, _), photo, hit in zip(faces, face_photo, found):
+        name = size_bin(box_side(box))
+        for col, column in enumerate(columns):
+            if column in (name, "all") or name in TARGET_BINS.get(column, ()):
+                total[photo, col] += 1
+                hits[photo, col] += hit
+
+    def recall(col):
+        return lambda idx: hits[idx, col].sum() / max(total[idx, col].sum(), 1.0)
+
+    def interval(statistic):
+        return [round(v, 4) for v in photo_bootstrap(n, statistic, resamples, seed)]
+
+    out = {"method": f"{resamples} resamplings of the {n} photos with replacement, "
+                     f"percentile, seed {seed}",
+           "map50": interval(mean_ap), "face_ap50": interval(face_ap.ap),
+           "recall_iou_0.3": {name: interval(recall(col)) for col, name in enumerate(columns)
+                              if total[:, col].sum() > 0}}
+    if reference is not None:
+        # paired: both detectors on the same resampled photos, so the photos' own
+        # difficulty cancels out and the interval is far narrower than either one's
+        everything = np.arange(n)
+        out["map50_minus_headline"] = {
+            "value": round(mean_ap(everything) - reference(everything), 4),
+            "interval": interval(lambda idx: mean_ap(idx) - reference(idx))}
+    return out
 
 
 def compare_detectors(args, classifier, samples, images):
@@ -280,7 +341,7 @@ def compare_detectors(args, classifier, samples, images):
         by_image.setdefault(s.image, []).append(s)
     frames = [cv2.resize(images[rel], FRAME_SIZE, interpolation=cv2.INTER_LINEAR)
               for rel in sorted(by_image)[:max(args.timing_frames, 0)]]
-    table = {}
+    table, headline_map = {}, None
     for name, kind, size, variant in parse_detectors(args.detectors, args.face_model_dir):
         def detector(confidence, min_size):
             if variant:
@@ -291,8 +352,10 @@ def compare_detectors(args, classifier, samples, images):
                                       args.detector_backend, args.precision)
         floor = AP_MIN_SCORE if kind != "haar" else args.face_confidence
         scan = FaceMaskPipeline(detector(min(floor, args.face_confidence), 1), classifier)
-        result = evaluate_detector(scan, by_image, images, args.face_confidence,
-                                   args.face_min_size, args.min_face)
+        result, per_photo_map = evaluate_detector(
+            scan, by_image, images, args.face_confidence, args.face_min_size, args.min_face,
+            args.bootstrap, args.seed, headline_map)
+        headline_map = headline_map or per_photo_map
         node = FaceMaskPipeline(detector(args.face_confidence, args.face_min_size), classifier)
         detect_ms, frame_ms = time_frames(node, frames)
         backend = node.face_detector.backend if kind == "centerface" else "opencv"
@@ -374,7 +437,24 @@ def summary(m):
         lines.append(f"detectors on {m['images']} photos (recall at IoU 0.3, by the labelled "
                      "box's longer side; mAP50 VOC all-point, end to end):")
         lines.append(detector_table(m))
+        for name, d in m["detectors"].items():
+            if "ci95" in d:
+                ci, r = d["ci95"], d["ci95"]["recall_iou_0.3"]
+                lines.append(f"  {name}, 95 % intervals ({ci['method']}): mAP50 "
+                             f"{fmt_interval(ci['map50'])}, face AP50 "
+                             f"{fmt_interval(ci['face_ap50'])}, recall "
+                             + ", ".join(f"{b} px {fmt_interval(r[b])}"
+                                         for b in ("<24", "24-48", ">=48") if b in r)
+                             + f", all {fmt_interval(r['all'])}"
+                             + (f"; mAP50 minus the first detector's "
+                                f"{ci['map50_minus_headline']['value']:+.3f} "
+                                f"({fmt_interval(ci['map50_minus_headline']['interval'], True)})"
+                                if "map50_minus_headline" in ci else ""))
     return "\n".join(lines)
+
+
+def fmt_interval(pair, signed=False):
+    return (f"{pair[0]:+.3f} to {pair[1]:+.3f}" if signed else f"{pair[0]:.3f}-{pair[1]:.3f}")
 
 
 def main(argv=None):

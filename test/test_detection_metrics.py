@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from marrtino_facemask.detection_metrics import (SIZE_BINS, average_precision, box_side,
-                                                 iou_matrix, match_boxes, recall_table,
-                                                 size_bin, voc_average_precision,
-                                                 voc_true_positives)
+from marrtino_facemask.detection_metrics import (SIZE_BINS, PerPhotoAP, average_precision,
+                                                 box_side, iou_matrix, match_boxes,
+                                                 photo_bootstrap, recall_table, size_bin,
+                                                 voc_average_precision, voc_true_positives)
 
 
 def test_size_bins_use_the_longer_side():
@@ -69,3 +69,35 @@ def test_recall_table_by_size():
     assert table["24-48"] == {"faces": 2, "found": 1, "recall": 0.5}
     assert "48-96" not in table
     assert table["all"] == {"faces": 4, "found": 2, "recall": 0.5}
+
+
+def photo(hit, score):
+    """A photo with one labelled face and one detection: on the face (hit) or elsewhere."""
+    det = (0, 0, 10, 10) if hit else (50, 50, 60, 60)
+    return ([(0, 0, 10, 10)], [det], [score])
+
+
+def test_per_photo_ap_pools_the_chosen_photos_like_the_whole_set():
+    rng = np.random.default_rng(1)
+    images = [photo(rng.random() < 0.7, rng.random()) for _ in range(40)]
+    per_photo = PerPhotoAP(images)
+    assert per_photo.ap(np.arange(40)) == pytest.approx(average_precision(images))
+    idx = rng.integers(0, 40, 40)                     # a resampling, with repeats
+    assert per_photo.ap(idx) == pytest.approx(average_precision([images[i] for i in idx]))
+
+
+def test_photo_bootstrap_brackets_the_estimate_and_is_seeded():
+    rng = np.random.default_rng(2)
+    images = [photo(rng.random() < 0.7, rng.random()) for _ in range(60)]
+    per_photo = PerPhotoAP(images)
+    low, high = photo_bootstrap(60, per_photo.ap, resamples=500, seed=3)
+    assert low < average_precision(images) < high
+    assert 0.05 < high - low < 0.6
+    assert photo_bootstrap(60, per_photo.ap, resamples=500, seed=3) == (low, high)
+    # photos that are all alike leave nothing to resample: the interval is the value
+    same = PerPhotoAP([photo(True, 0.9)] * 30)
+    assert photo_bootstrap(30, same.ap, resamples=200) == (1.0, 1.0)
+    # more photos of the same kind give a narrower interval
+    more = PerPhotoAP(images * 4)
+    low4, high4 = photo_bootstrap(240, more.ap, resamples=500, seed=3)
+    assert high4 - low4 < high - low

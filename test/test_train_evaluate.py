@@ -103,6 +103,20 @@ def test_evaluate_reproduces_training_metrics(voc_run, tmp_path):
         assert 0.0 <= d["map50"] <= 1.0 and set(d["ap50"]) == set(CLASS_NAMES)
         assert d["false_detections_per_image"] >= 0.0
         assert d["ms_frame_640x480"] >= d["ms_detector_640x480"] > 0.0
+        # 95 % intervals by resampling the photos: they hold the value itself
+        ci = d["ci95"]
+        assert ci["map50"][0] <= d["map50"] <= ci["map50"][1]
+        assert ci["face_ap50"][0] <= d["face_ap50"] <= ci["face_ap50"][1]
+        low, high = ci["recall_iou_0.3"]["all"]
+        assert low <= d["recall_iou_0.3"]["by_size"]["all"]["recall"] <= high
+        # the other detectors against the headline, on the same resampled photos
+        if name != "centerface@640":
+            diff = ci["map50_minus_headline"]
+            assert diff["value"] == pytest.approx(
+                d["map50"] - metrics["detectors"]["centerface@640"]["map50"], abs=1e-3)
+            assert diff["interval"][0] <= diff["value"] <= diff["interval"][1]
+        else:
+            assert "map50_minus_headline" not in ci
     # the generated faces are large and clear: CenterFace finds them all, in the right place
     cf = metrics["detectors"]["centerface@640"]
     assert cf["recall_iou_0.5"]["by_size"]["all"]["recall"] == 1.0
