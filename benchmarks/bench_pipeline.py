@@ -12,7 +12,10 @@ beside it; torch rows need torch). Prints median and 90th percentile millisecond
 Then (or alone, with ``--default-only``) the default pipeline on 640x480 frames with 0, 1 and 3 faces (frames.py) and, when its
 venv is present (scripts/setup_peer_venv.sh; --peer-venv), the PyPI package
 face_mask_detector 0.2.3 on the same frames in the same run, with our time as a ratio of its
-(peer.py).
+(peer.py). Last, the time in which the node, at its defaults, answers each of those frames
+(the detector in its own thread, the faces followed by optical flow and classified in turn;
+frames panning 4 px a frame, fed at 30 frames/s: bench_detect_every.py's ``bg1`` timing),
+next to the peer's time from the same run. That mode uses a second core for the detector.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import cv2
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import peer  # noqa: E402  (benchmarks/, the script's own folder)
+from bench_detect_every import timing as node_answer_timing  # noqa: E402
 from frames import bench_frames, frame_one_face  # noqa: E402
 from timing import timed  # noqa: E402
 from marrtino_facemask.annotate import annotate  # noqa: E402
@@ -33,6 +37,7 @@ from marrtino_facemask.faces import make_face_detector  # noqa: E402
 from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
 from marrtino_facemask.threads import apply_threads, describe_threads  # noqa: E402
+from marrtino_facemask.tracking import DEFAULT_CLASSIFY_BUDGET  # noqa: E402
 
 # (backend, precision) of the classifier by name; the first is the node's default
 CLASSIFIERS = {"onnxruntime-int8": ("onnxruntime", "int8"),
@@ -138,7 +143,15 @@ def compare_with_peer(args):
         med, p90 = timed(lambda: pipe(frame), args.repeat)
         ours[n] = (med, p90, found)
         print(f"{f'{n} face(s)':<44} {med:10.2f} {p90:8.2f} {found:8d}")
-    peer.report(ours, frames, args.peer_venv, args.repeat, args.threads)
+    theirs = peer.report(ours, frames, args.peer_venv, args.repeat, args.threads)
+    print(f"\n{'node default, answer to a frame at 30 frames/s':<48} {'median ms':>10} "
+          f"{'mean ms':>8} {'peer ms':>8} {'peer/ours':>10}")
+    for n, frame in frames.items():
+        med, mean = node_answer_timing(pipe, frame, "bg1", 30.0, budget=DEFAULT_CLASSIFY_BUDGET)
+        ratio = f"{theirs[n][0] / mean:9.1f}x" if theirs else f"{'-':>10}"
+        peer_ms = f"{theirs[n][0]:8.1f}" if theirs else f"{'-':>8}"
+        print(f"{f'{n} face(s) (mean against the peer median)':<48} {med:10.2f} {mean:8.2f} "
+              f"{peer_ms} {ratio}")
 
 
 if __name__ == "__main__":

@@ -44,11 +44,12 @@ def time_peer(frames, venv, repeat, threads, timeout=1800):
 
 
 def report(ours, frames, venv, repeat, threads):
-    """Print the peer's time per frame next to ours ({faces: (median, p90, found)})."""
+    """Print the peer's time per frame next to ours ({faces: (median, p90, found)}); return
+    the peer's ({faces: (median, p90, found)}), or None when it has no venv here."""
     if peer_python(venv) is None:
         print(f"\npeer face_mask_detector 0.2.3: not timed, no venv at {venv} "
               "(build it with scripts/setup_peer_venv.sh)")
-        return
+        return None
     peer, versions = time_peer(frames, venv, repeat, threads)
     print(f"\npeer: face_mask_detector {versions['face_mask_detector']} (res10 SSD + Keras "
           f"MobileNetV2; tensorflow {versions['tensorflow']}, opencv {versions['opencv']}), "
@@ -60,3 +61,4 @@ def report(ours, frames, venv, repeat, threads):
         peer_med, _, peer_found = peer[n]
         print(f"{n} face(s){'':<8} {med:9.1f} {peer_med:9.1f} {med / peer_med:10.2f} "
               f"{peer_med / med:9.1f}x {found:11d} {peer_found:11d}")
+    return peer
