@@ -282,7 +282,8 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
 
     intervals = ({} if bootstrap <= 0 else
                  confidence_intervals(face_ap_images, mean_ap, faces, face_photo, found[0.3],
-                                      bootstrap, seed, reference))
+                                      bootstrap, seed, reference,
+                                      dict(zip(CLASS_NAMES, class_ap))))
     return {
         "recall_iou_0.3": {"by_size": recall_table(faces, found[0.3]), "by_class": by_class[0.3]},
         "recall_iou_0.5": {"by_size": recall_table(faces, found[0.5]), "by_class": by_class[0.5]},
@@ -297,10 +298,11 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
 
 
 def confidence_intervals(face_ap_images, mean_ap, faces, face_photo, found, resamples, seed,
-                         reference=None):
-    """95 % intervals of face AP50, mAP50 (``mean_ap``: per photo indices) and the recall at
-    IoU 0.3 by size bin and over all faces, from ``resamples`` resamplings of the photos
-    (detection_metrics.photo_bootstrap); with ``reference``, of ``mean_ap - reference`` too."""
+                         reference=None, class_ap=None):
+    """95 % intervals of face AP50, mAP50 (``mean_ap``: per photo indices), each class's AP50
+    (``class_ap``: {name: PerPhotoAP}) and the recall at IoU 0.3 by size bin and over all
+    faces, from ``resamples`` resamplings of the photos (detection_metrics.photo_bootstrap);
+    with ``reference``, of ``mean_ap - reference`` too."""
     n = len(face_ap_images)
     face_ap = PerPhotoAP(face_ap_images)
     # faces and faces found per photo, by size bin, by the issue's target bins and in all
@@ -322,6 +324,9 @@ def confidence_intervals(face_ap_images, mean_ap, faces, face_photo, found, resa
     out = {"method": f"{resamples} resamplings of the {n} photos with replacement, "
                      f"percentile, seed {seed}",
            "map50": interval(mean_ap), "face_ap50": interval(face_ap.ap),
+           # a resampling without a class's faces has no AP for it: counted as 0 here
+           "ap50": {name: interval(lambda idx, c=c: np.nan_to_num(c.ap(idx)))
+                    for name, c in (class_ap or {}).items()},
            "recall_iou_0.3": {name: interval(recall(col)) for col, name in enumerate(columns)
                               if total[:, col].sum() > 0}}
     if reference is not None:

@@ -107,6 +107,7 @@ def test_evaluate_reproduces_training_metrics(voc_run, tmp_path):
         ci = d["ci95"]
         assert ci["map50"][0] <= d["map50"] <= ci["map50"][1]
         assert ci["face_ap50"][0] <= d["face_ap50"] <= ci["face_ap50"][1]
+        assert set(ci["ap50"]) == set(CLASS_NAMES)
         low, high = ci["recall_iou_0.3"]["all"]
         assert low <= d["recall_iou_0.3"]["by_size"]["all"]["recall"] <= high
         # the other detectors against the headline, on the same resampled photos
