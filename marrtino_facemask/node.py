@@ -225,9 +225,17 @@ class FaceMaskNode(Node):
                     return
                 # the faces the classifier sees this frame: new ones, and the budget's
                 # stalest (the others keep their track's probabilities)
+                version = self.tracker.version
                 due = self.tracker.due(boxes, self.classify_budget)
-                results = self.tracker.update(self.pipeline.classify_boxes(
-                    bgr, boxes, [f.score for f in faces], only=due))
+            # classified outside the lock, so that the enable service and parameter changes
+            # never wait for the classifier
+            results = self.pipeline.classify_boxes(bgr, boxes, [f.score for f in faces],
+                                                   only=due)
+            with self._lock:
+                if not self.camera.enabled or self.tracker.version != version:
+                    self.stats.dropped()         # tracks reset or re-configured meanwhile
+                    return
+                results = self.tracker.update(results)
             self.det_pub.publish(results_to_detection_array(results, msg.header))
             if self.publish_annotated and self.annotated_pub.get_subscription_count() > 0:
                 self.annotated_pub.publish(bgr_to_image_msg(annotate(bgr, results),

@@ -74,10 +74,14 @@ class FaceTracker:
     tracks: list = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
     _frame: int = field(default=0, repr=False)        # calls of update()
+    # changes with every reset() and configure(): a due() list made before a change may
+    # no longer match what update() will assign
+    version: int = field(default=0, repr=False)
 
     def configure(self, max_missed=None, min_iou=None, smoothing_window=None,
                   hold_frames=None):
         """Change settings at run time; the tracks (and their ids) are kept."""
+        self.version += 1
         if max_missed is not None:
             self.max_missed = int(max_missed)
         if min_iou is not None:
@@ -91,6 +95,7 @@ class FaceTracker:
 
     def reset(self):
         """Forget every track (ids are still never reused)."""
+        self.version += 1
         self.tracks = []
 
     def due(self, boxes, budget=0):

@@ -216,3 +216,17 @@ def test_classify_boxes_classifies_only_the_picked_faces(astronaut_bgr):
         assert some[k].label == every[k].label
         assert some[k].scores == pytest.approx(every[k].scores, abs=1e-5)
     assert some[1].scores == {} and some[1].label == ""
+
+
+def test_reset_and_configure_change_the_version():
+    """The node plans a frame with due() and updates after classifying: a reset or a new
+    setting in between shows in ``version``, and the node drops that frame."""
+    tracker = FaceTracker()
+    versions = [tracker.version]
+    tracker.update([face(moving_box(0))])
+    versions.append(tracker.version)                 # update() does not change it
+    tracker.configure(min_iou=0.5)
+    versions.append(tracker.version)
+    tracker.reset()
+    versions.append(tracker.version)
+    assert versions[0] == versions[1] < versions[2] < versions[3]
