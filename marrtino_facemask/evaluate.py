@@ -102,6 +102,10 @@ def parse_args(argv):
     p.add_argument("--bootstrap", type=int, default=1000,
                    help="photo resamplings for the 95 %% intervals (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    p.add_argument("--baseline-model", default=None,
+                   help="a second classifier to compare with, on the first detector's "
+                        "detections: its mAP50, and ours minus its with a 95 %% interval from "
+                        "the same resampled photos")
     return p.parse_args(argv)
 
 
@@ -330,13 +334,32 @@ def confidence_intervals(face_ap_images, mean_ap, faces, face_photo, found, resa
            "recall_iou_0.3": {name: interval(recall(col)) for col, name in enumerate(columns)
                               if total[:, col].sum() > 0}}
     if reference is not None:
-        # paired: both detectors on the same resampled photos, so the photos' own
-        # difficulty cancels out and the interval is far narrower than either one's
-        everything = np.arange(n)
-        out["map50_minus_headline"] = {
-            "value": round(mean_ap(everything) - reference(everything), 4),
-            "interval": interval(lambda idx: mean_ap(idx) - reference(idx))}
+        out["map50_minus_headline"] = paired_difference(n, mean_ap, reference, resamples, seed)
     return out
+
+
+def paired_difference(n, ours, theirs, resamples, seed):
+    """``ours - theirs`` of two per-photo metrics on all ``n`` photos, with its 95 % interval.
+    Paired: both are computed on the same resampled photos, so the photos' own difficulty
+    cancels out and the interval is far narrower than either one's."""
+    everything = np.arange(n)
+    low, high = photo_bootstrap(n, lambda idx: ours(idx) - theirs(idx), resamples, seed)
+    return {"value": round(ours(everything) - theirs(everything), 4),
+            "interval": [round(low, 4), round(high, 4)]}
+
+
+def versus_baseline(args, face_detector, by_image, images, per_photo_map):
+    """The headline detector's photos classified by ``--baseline-model`` instead: its mAP50
+    and AP50 by class, and our mAP50 minus its, paired, with a 95 % interval."""
+    baseline = MaskClassifier(args.baseline_model, args.device, args.backend, args.precision)
+    result, baseline_map = evaluate_detector(
+        FaceMaskPipeline(face_detector, baseline), by_image, images, args.face_confidence,
+        args.face_min_size, args.min_face)
+    return {"model": os.path.abspath(baseline.path), "map50": result["map50"],
+            "ap50": result["ap50"],
+            "map50_minus_baseline": paired_difference(len(by_image), per_photo_map,
+                                                      baseline_map,
+                                                      max(args.bootstrap, 1), args.seed)}
 
 
 def compare_detectors(args, classifier, samples, images):
@@ -360,6 +383,9 @@ def compare_detectors(args, classifier, samples, images):
         result, per_photo_map = evaluate_detector(
             scan, by_image, images, args.face_confidence, args.face_min_size, args.min_face,
             args.bootstrap, args.seed, headline_map)
+        if headline_map is None and args.baseline_model:
+            result["versus_baseline"] = versus_baseline(args, scan.face_detector, by_image,
+                                                        images, per_photo_map)
         headline_map = headline_map or per_photo_map
         node = FaceMaskPipeline(detector(args.face_confidence, args.face_min_size), classifier)
         detect_ms, frame_ms = time_frames(node, frames)
@@ -455,6 +481,12 @@ def summary(m):
                                 f"{ci['map50_minus_headline']['value']:+.3f} "
                                 f"({fmt_interval(ci['map50_minus_headline']['interval'], True)})"
                                 if "map50_minus_headline" in ci else ""))
+            if "versus_baseline" in d:
+                b = d["versus_baseline"]
+                lines.append(f"  {name}: with --baseline-model {b['model']}: mAP50 "
+                             f"{b['map50']:.3f}; ours minus the baseline's "
+                             f"{b['map50_minus_baseline']['value']:+.3f} ("
+                             f"{fmt_interval(b['map50_minus_baseline']['interval'], True)})")
     return "\n".join(lines)
 
 

@@ -83,12 +83,18 @@ def cut_mask(image, box, landmarks):
     return MaskPatch(bgr, u_shape_alpha(bottom - top, right - left, 0))
 
 
-def paste_below_nose(image, box, landmarks, patch, rng):
+# of the synthetic masks, the fraction that sits on the chin (nose and mouth bare), by
+# ``train --synth-placement``; the others start between the nose tip and the mouth
+CHIN_FRACTIONS = {"mixed": 0.25, "chin": 1.0, "below-nose": 0.0}
+
+
+def paste_below_nose(image, box, landmarks, patch, rng, chin_fraction=0.25):
     """A copy of the region around ``box`` with ``patch`` worn wrongly, and the box in that
     copy's coordinates.
 
-    Three out of four masks start between the nose tip and the mouth (nose bare); the rest
-    sit on the chin (nose and mouth bare). Width, height and brightness vary at random.
+    A fraction ``chin_fraction`` of the masks sit on the chin (nose and mouth bare); the
+    others start between the nose tip and the mouth (nose bare). Width, height and
+    brightness vary at random.
     """
     p = _points(landmarks)
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -101,7 +107,7 @@ def paste_below_nose(image, box, landmarks, patch, rng):
 
     nose_y = p[NOSE, 1]
     mouth = p[[MOUTH_LEFT, MOUTH_RIGHT]].mean(axis=0)
-    if rng.random() < 0.75:
+    if rng.random() >= chin_fraction:
         top = nose_y + rng.uniform(0.05, 0.5) * (mouth[1] - nose_y)
     else:
         top = mouth[1] + rng.uniform(0.15, 0.5) * max(y1 - mouth[1], 1.0)
@@ -136,9 +142,11 @@ class IncorrectMaskSynth:
     """Makes ``mask_weared_incorrect`` training faces: :meth:`sample` pastes a random mask
     from ``sources`` on target face ``i``."""
 
-    def __init__(self, targets, sources):
+    def __init__(self, targets, sources, chin_fraction=CHIN_FRACTIONS["mixed"]):
         """``targets``: (image, box, landmarks) of ``without_mask`` faces; ``sources``: a list
-        of :class:`MaskPatch`. Targets that are too small or badly landmarked are dropped."""
+        of :class:`MaskPatch`; ``chin_fraction``: see :func:`paste_below_nose`. Targets that
+        are too small or badly landmarked are dropped."""
+        self.chin_fraction = chin_fraction
         self.targets = [t for t in targets
                         if max(t[1][2] - t[1][0], t[1][3] - t[1][1]) >= MIN_TARGET_SIDE
                         and plausible_landmarks(t[1], t[2])]
@@ -152,4 +160,5 @@ class IncorrectMaskSynth:
         target's image key to the photo."""
         image_key, box, landmarks = self.targets[i]
         patch = self.sources[int(rng.integers(len(self.sources)))]
-        return paste_below_nose(images[image_key], box, landmarks, patch, rng)
+        return paste_below_nose(images[image_key], box, landmarks, patch, rng,
+                                self.chin_fraction)

@@ -29,7 +29,7 @@ from .data import (DatasetError, FaceSample, ImageCache, group_near_duplicates, 
                    load_split, save_split, split_groups, stem_of)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_training_curves
-from .synth_masks import IncorrectMaskSynth, cut_mask
+from .synth_masks import CHIN_FRACTIONS, IncorrectMaskSynth, cut_mask
 
 
 def parse_args(argv):
@@ -71,6 +71,9 @@ def parse_args(argv):
                         "with_mask face's mask pasted below the nose of a without_mask face, "
                         "placed by CenterFace's landmarks), drawn RATIO times as often as the "
                         "real ones; 0 (default): none")
+    p.add_argument("--synth-placement", choices=tuple(CHIN_FRACTIONS), default="mixed",
+                   help="where the synthetic masks sit: mixed (3 in 4 between the nose tip and "
+                        "the mouth, 1 in 4 on the chin), chin or below-nose only")
     p.add_argument("--pretrained", default=None,
                    help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
                         "torchvision's weights (needs a network); default: from scratch")
@@ -185,7 +188,7 @@ def detected_faces(samples, images, kind, confidence):
     return found
 
 
-def incorrect_mask_synth(samples, images, found):
+def incorrect_mask_synth(samples, images, found, placement="mixed"):
     """The synthetic mask_weared_incorrect maker for these training faces: masks cut from the
     with_mask faces, pasted on the without_mask faces (both need landmarks in ``found``)."""
     with_mask, without = CLASS_NAMES.index("with_mask"), CLASS_NAMES.index("without_mask")
@@ -193,7 +196,8 @@ def incorrect_mask_synth(samples, images, found):
                for s in samples if s.label == with_mask and s in found and s.box is not None]
     targets = [(s.image, s.box, found[s].landmarks)
                for s in samples if s.label == without and s in found and s.box is not None]
-    return IncorrectMaskSynth(targets, [p for p in sources if p is not None])
+    return IncorrectMaskSynth(targets, [p for p in sources if p is not None],
+                              CHIN_FRACTIONS[placement])
 
 
 def _tensorboard(out):
@@ -250,9 +254,10 @@ def train(args, command=None):
             raise DatasetError("--synth-incorrect needs VOC scenes (the landmarks come from "
                                "running CenterFace on the photos)")
         landmarked = detected_faces(train_samples, images, "centerface", args.detector_confidence)
-        synth = incorrect_mask_synth(train_samples, images, landmarked)
+        synth = incorrect_mask_synth(train_samples, images, landmarked, args.synth_placement)
         print(f"synthetic mask_weared_incorrect: {len(synth.sources)} masks x "
-              f"{len(synth.targets)} bare faces, ratio {args.synth_incorrect:g}", flush=True)
+              f"{len(synth.targets)} bare faces, ratio {args.synth_incorrect:g}, placement "
+              f"{args.synth_placement}", flush=True)
     val_labels = torch.tensor([s.label for s in val_samples])
     print(f"data: {layout} {args.data}: {len(samples)} faces; train {len(train_samples)} "
           f"{dict(sorted(Counter(CLASS_NAMES[s.label] for s in train_samples).items()))}; "

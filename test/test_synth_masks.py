@@ -66,6 +66,23 @@ def test_pasted_mask_leaves_the_nose_bare_and_covers_below(astronaut_bgr, astro_
         assert chin[1] > 150 and chin[0] < 100 and chin[2] < 100, chin   # green
 
 
+def test_placement_chin_leaves_the_mouth_bare_and_below_nose_covers_it(astronaut_bgr,
+                                                                         astro_face):
+    """chin_fraction 1 (--synth-placement chin): every mask starts below the mouth, so the
+    mouth is untouched; 0 (below-nose): every mask starts above the mouth, covering it."""
+    p = np.asarray(astro_face.landmarks).reshape(5, 2)
+    for fraction, mouth_covered in ((1.0, False), (0.0, True)):
+        rng = np.random.default_rng(1)
+        for _ in range(8):
+            region, box = paste_below_nose(astronaut_bgr, astro_face.box, astro_face.landmarks,
+                                           green_patch(), rng, chin_fraction=fraction)
+            ox, oy = astro_face.box[0] - box[0], astro_face.box[1] - box[1]
+            mouth = (p[[MOUTH_LEFT, MOUTH_RIGHT]].mean(axis=0) - (ox, oy)).round().astype(int)
+            pixel = region[mouth[1], mouth[0]].astype(int)
+            is_green = pixel[1] > 150 and pixel[0] < 100 and pixel[2] < 100
+            assert is_green == mouth_covered, (fraction, pixel)
+
+
 def test_cut_mask_takes_the_lower_face(astronaut_bgr, astro_face):
     patch = cut_mask(astronaut_bgr, astro_face.box, astro_face.landmarks)
     assert patch is not None

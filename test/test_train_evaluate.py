@@ -152,6 +152,37 @@ def test_evaluate_maps_the_models_classes_by_name(voc_run, tmp_path):
     assert a["end_to_end"]["input_size"] == 320
 
 
+def test_evaluate_compares_with_a_baseline_classifier_paired(voc_run, tmp_path,
+                                                             tiny_checkpoint):
+    """--baseline-model: the headline detector's detections classified by a second model;
+    our mAP50 minus its, with an interval from the same resampled photos."""
+    _, out = voc_run
+    ev = str(tmp_path / "eval")
+    assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--split",
+                          os.path.join(out, "split.json"), "--out", ev, "--detectors",
+                          "centerface,dnn", "--timing-frames", "0", "--baseline-model",
+                          tiny_checkpoint]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        metrics = json.load(f)
+    ours = metrics["detectors"]["centerface@640"]
+    versus = ours["versus_baseline"]
+    assert versus["model"] == os.path.abspath(tiny_checkpoint)
+    assert set(versus["ap50"]) == set(CLASS_NAMES)
+    diff = versus["map50_minus_baseline"]
+    assert diff["value"] == pytest.approx(ours["map50"] - versus["map50"], abs=1e-3)
+    assert diff["interval"][0] <= diff["value"] <= diff["interval"][1]
+    assert "versus_baseline" not in metrics["detectors"]["dnn"]      # the headline only
+    # the same model as its own baseline: no difference on any resampling
+    ev = str(tmp_path / "self")
+    assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--split",
+                          os.path.join(out, "split.json"), "--out", ev, "--detectors",
+                          "centerface", "--timing-frames", "0", "--baseline-model",
+                          os.path.join(out, "best.pt")]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        same = json.load(f)["end_to_end"]["versus_baseline"]["map50_minus_baseline"]
+    assert same == {"value": 0.0, "interval": [0.0, 0.0]}
+
+
 def test_training_can_reuse_a_saved_split(voc_run, tmp_path):
     data, out = voc_run
     again = str(tmp_path / "again")
