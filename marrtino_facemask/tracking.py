@@ -99,9 +99,9 @@ class FaceTracker:
         self.tracks = []
 
     def due(self, boxes, budget=0):
-        """Indices (ascending) of the faces of this frame's ``boxes`` to classify: those that
-        would start a track, and of those that continue one, the ``budget`` minus as many
-        whose tracks were classified longest ago (ties: the first box). ``budget`` 0: all.
+        """Indices (ascending) of the faces of this frame's ``boxes`` to classify: every one
+        that would start a track, then, while fewer than ``budget`` are picked, those that
+        continue the tracks classified longest ago (ties: the first box). ``budget`` 0: all.
         The tracks are not changed."""
         if budget <= 0:
             return list(range(len(boxes)))
