@@ -12,14 +12,15 @@ same ``detect(bgr)`` interface, and the classifier still runs on every frame.
 * :class:`BackgroundDetector` (``detect_in_background``): the detector runs in a thread of
   its own, on the newest frame handed to it (one in n), while every frame is answered at
   once from optical flow. When a detection finishes, its faces are moved by flow from the
-  frame it ran on to the current one and replace the followed ones. A frame's answer then
-  costs flow + classifier only; the detector keeps a second core busy.
+  frame it ran on to the current one and replace the followed ones (reusing the motion
+  already measured for the faces followed meanwhile, so only new faces cost flow again). A
+  frame's answer then costs flow + classifier only; the detector keeps a second core busy.
 """
 
 import threading
 from collections import deque
 
-from .box_flow import propagate_faces, to_gray
+from .box_flow import follow_faces, rounded, to_gray
 from .frame_worker import FrameWorker
 
 MAX_EVERY = 30
@@ -115,15 +116,17 @@ class KeyframeDetector:
                 self._gray, self._faces = gray, faces
                 self._since_detection = since_detection
 
-    def _follow(self, prev_gray, gray, faces):
-        """``faces`` moved by flow, filtered as the detector filters its own; None when
-        there were faces and the flow lost every one of them (a cut, a jump, the camera
-        knocked): then the frame is detected at once rather than left empty."""
-        moved = propagate_faces(prev_gray, gray, faces)
+    def _follow(self, prev_gray, gray, faces, known=()):
+        """``faces`` moved by flow, filtered as the detector filters its own, and the
+        motions measured (:func:`box_flow.follow_faces`, which reuses ``known`` ones). The
+        faces are None when there were faces and the flow lost every one of them (a cut, a
+        jump, the camera knocked): then the frame is detected at once rather than left
+        empty."""
+        moved, motions = follow_faces(prev_gray, gray, faces, known)
         if faces and not moved:
-            return None
+            return None, motions
         return self._best([f for f in moved if f.score >= self.confidence
-                           and max(f.width, f.height) >= max(self.min_face_size, 1)])
+                           and max(f.width, f.height) >= max(self.min_face_size, 1)]), motions
 
     def detect(self, bgr):
         if self._every == 1:
@@ -133,7 +136,7 @@ class KeyframeDetector:
         gray = to_gray(bgr)
         due = prev is None or prev.shape != gray.shape or since + 1 >= self._every
         if not due:
-            followed = self._follow(prev, gray, faces)
+            followed, _ = self._follow(prev, gray, faces)
             due = followed is None
         if due:
             faces, since = self._best(self.detector.detect(bgr)), 0
@@ -141,7 +144,7 @@ class KeyframeDetector:
             faces, since = followed, since + 1
         self.last_detected = due
         self._store(generation, gray, faces, since)
-        return faces
+        return [rounded(f) for f in faces]       # followed on sub-pixel boxes, handed on whole
 
     def close(self):
         """Nothing to stop here (see :class:`BackgroundDetector`)."""
@@ -151,8 +154,9 @@ class BackgroundDetector(KeyframeDetector):
     """``detector`` in a thread of its own on one frame in ``every``; optical flow answers
     every frame at once. The first frame, and the first after a size change or a reset, is
     detected at once (there is nothing to follow yet). A finished detection's faces are
-    followed through the frames seen since the one it ran on, one frame at a time, the way
-    the other faces are. An error of the detector is raised by the next :meth:`detect`.
+    followed through the frames seen since the one it ran on, one frame at a time: a face
+    that was already followed there moves as the flow measured it then, and only a new face
+    costs optical flow. An error of the detector is raised by the next :meth:`detect`.
     Call :meth:`close` to stop the thread."""
 
     # frames kept to follow a detection up to now (those since the last detection's own, a
@@ -164,7 +168,8 @@ class BackgroundDetector(KeyframeDetector):
         self._error = None
         self._busy = threading.Condition()
         self._running = 0            # detections handed over and not finished
-        self._frames = deque(maxlen=self.max_lag)    # (frame number, grey) seen since
+        # (frame number, grey, motions measured from the frame before) seen since
+        self._frames = deque(maxlen=self.max_lag)
         self._count = 0
         # one detection at a time, whichever thread asks (OpenCV's nets are not
         # thread-safe; ONNX Runtime's sessions are, but two runs would share the cores)
@@ -212,7 +217,7 @@ class BackgroundDetector(KeyframeDetector):
             frames = list(self._frames)
         except RuntimeError:         # cleared by reset() from another thread meanwhile
             return None
-        start = next((i for i, (n, _) in enumerate(frames) if n == number), None)
+        start = next((i for i, (n, _, _) in enumerate(frames) if n == number), None)
         if start is None:
             return None
         # any later detection ran on a later frame: the older ones are not needed any more
@@ -221,8 +226,10 @@ class BackgroundDetector(KeyframeDetector):
                 self._frames.popleft()
             except IndexError:       # cleared by reset() from another thread meanwhile
                 break
-        for (_, before), (_, after) in zip(frames[start:], frames[start + 1:]):
-            faces = self._follow(before, after, faces)
+        # a face that was followed on those frames moves as it was measured to move there:
+        # only the faces new to this detection need optical flow
+        for (_, before, _), (_, after, known) in zip(frames[start:], frames[start + 1:]):
+            faces, _ = self._follow(before, after, faces, known)
             if faces is None:
                 return None
         return faces
@@ -240,8 +247,8 @@ class BackgroundDetector(KeyframeDetector):
         number = self._count
         self.last_detected = prev is None or prev.shape != gray.shape
         if not self.last_detected:
-            followed = self._follow(prev, gray, faces)
-            self._frames.append((number, gray))
+            followed, motions = self._follow(prev, gray, faces)
+            self._frames.append((number, gray, motions))
             caught_up = None if result is None else self._catch_up(result)
             if caught_up is not None:             # a newer detection: it wins
                 faces, self.last_detected = caught_up, True
@@ -262,9 +269,9 @@ class BackgroundDetector(KeyframeDetector):
                         self._running -= 1
                 since = 0
         if not self._frames or self._frames[-1][0] != number:
-            self._frames.append((number, gray))
+            self._frames.append((number, gray, ()))
         self._store(generation, gray, faces, since)
-        return faces
+        return [rounded(f) for f in faces]       # followed on sub-pixel boxes, handed on whole
 
     def close(self):
         self._worker.stop(timeout=1.0)

@@ -5,11 +5,14 @@ camera pan and zoom, so each propagated face can be checked against what the det
 finds on that very frame.
 """
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.box_flow import propagate_face, propagate_faces, to_gray
+from marrtino_facemask import box_flow
+from marrtino_facemask.box_flow import follow_faces, propagate_face, propagate_faces, to_gray
 from marrtino_facemask.detection_metrics import iou_matrix
 from marrtino_facemask.faces import Face, make_face_detector
 from marrtino_facemask.keyframe_detector import MAX_EVERY, BackgroundDetector, KeyframeDetector
@@ -85,6 +88,102 @@ def test_landmarks_and_score_move_with_the_face(detector, three_faces):
     shift = np.asarray(moved.landmarks).reshape(-1, 2) - np.asarray(face.landmarks).reshape(-1, 2)
     # a pan of (9, 5) about the centre, zoom 1: every point moves by about (9, 5)
     assert np.allclose(shift, (9, 5), atol=2.0), shift
+
+
+def test_a_face_followed_through_many_small_moves_keeps_its_size(detector, three_faces):
+    """Sub-pixel moves, frame after frame, as a slow pan gives: the box moves with the
+    picture and does not grow. (Rounding the box outwards on every frame made it grow by
+    about a pixel a side a frame, and the followed boxes of small faces soon failed IoU 0.5.)"""
+    faces = detector.detect(three_faces)
+    start = boxes(faces)
+    prev = to_gray(three_faces)
+    for step in range(1, 21):
+        gray = to_gray(pan(three_faces, step, 0.4, 0.3, 1.0))
+        faces = propagate_faces(prev, gray, faces)
+        prev = gray
+    assert len(faces) == 3
+    end = boxes(faces)
+    size_change = (end[:, 2:] - end[:, :2]) - (start[:, 2:] - start[:, :2])
+    assert np.abs(size_change).max() <= 3, size_change
+    assert np.allclose(end - start, [8, 6, 8, 6], atol=2.5), end - start
+
+
+class CountingMotion:
+    """box_flow.face_motion (the optical flow of one face), counting its calls."""
+
+    def __init__(self, monkeypatch):
+        self.calls, self._measure = 0, box_flow.face_motion
+        monkeypatch.setattr(box_flow, "face_motion", self)
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self._measure(*args)
+
+
+def test_a_known_motion_moves_the_same_face_without_new_flow(detector, three_faces,
+                                                             monkeypatch):
+    before = detector.detect(three_faces)
+    prev, after = to_gray(three_faces), to_gray(pan(three_faces, 1, 7, -4, 1.03))
+    measured, motions = follow_faces(prev, after, before)
+    assert len(measured) == 3 and [box for box, _ in motions] == [f.box for f in before]
+    flow = CountingMotion(monkeypatch)
+    # the same faces, as a later detection of that frame would box them: a few px off
+    redetected = [Face(f.x_min + 3, f.y_min - 2, f.x_max + 4, f.y_max + 1, f.score)
+                  for f in before]
+    reused, _ = follow_faces(prev, after, redetected, motions)
+    assert flow.calls == 0
+    fresh, _ = follow_faces(prev, after, redetected)
+    assert flow.calls == 3
+    # moved by the motion measured on the followed box: where the flow of its own box puts it
+    assert np.abs(boxes(reused) - boxes(fresh)).max() <= 2
+    same, _ = follow_faces(prev, after, before, motions)
+    assert same == measured
+    # a box that overlaps no followed face is measured on its own
+    stranger = Face(5, 5, 60, 60, 0.9)
+    follow_faces(prev, after, [stranger], motions)
+    assert flow.calls == 4
+
+
+class Held:
+    """The real detector; a run waits while ``release`` is clear."""
+
+    def __init__(self, detector):
+        self.detector, self.release = detector, threading.Event()
+        self.release.set()
+
+    def __getattr__(self, name):
+        return getattr(self.detector, name)
+
+    def detect(self, bgr):
+        assert self.release.wait(timeout=60)
+        return self.detector.detect(bgr)
+
+
+def test_a_late_detection_catches_up_with_the_flow_already_measured(detector, three_faces,
+                                                                    monkeypatch):
+    """A detection that ends 4 frames after the frame it ran on is followed through those
+    frames by the motions measured there for the same faces: no optical flow but the
+    frame's own, one per face, and its boxes land where the detector finds the faces."""
+    held = Held(detector)
+    background = BackgroundDetector(held, every=4)
+    try:
+        assert len(background.detect(three_faces)) == 3          # detected at once
+        held.release.clear()
+        for step in range(1, 8):        # frame 4 is handed over; its detection waits
+            assert len(background.detect(pan(three_faces, step))) == 3
+            assert not background.last_detected
+        held.release.set()
+        assert background.wait_idle(timeout=60)
+        flow = CountingMotion(monkeypatch)
+        frame = pan(three_faces, 8)
+        faces = background.detect(frame)
+        assert background.last_detected and len(faces) == 3      # the detection of frame 4
+        assert flow.calls == 3          # the followed faces, once; 4 frames x 3 before
+        truth = detector.detect(frame)
+        assert iou_matrix(boxes(faces), boxes(truth)).max(axis=1).min() >= 0.8
+    finally:
+        held.release.set()
+        background.close()
 
 
 def test_a_face_the_flow_cannot_follow_is_dropped_not_guessed(detector, three_faces,
@@ -270,7 +369,7 @@ def test_background_keeps_only_the_frames_it_may_still_need(detector, three_face
         # the last detection ran on the frame before: only frames since then are kept
         assert len(background._frames) <= 2
         for step in range(12, 12 + background.max_lag + 5):   # a detector that never ends
-            background._frames.append((10_000 + step, to_gray(three_faces)))
+            background._frames.append((10_000 + step, to_gray(three_faces), ()))
         assert len(background._frames) == background.max_lag
     finally:
         background.close()
