@@ -5,6 +5,8 @@ Two node processes: ``node`` (defaults, enabled) and ``off_node`` (``enabled:=fa
 start, in namespace /off, with its own camera topic).
 """
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -224,11 +226,13 @@ def test_background_detection_answers_every_frame_at_the_face(ros, node, astrona
         (msg,) = ros.request(pub, ros.image_msg(frame_at(x)), [dets], bg_node)
         centres = [d.bbox.center.position.x for d in msg.detections]
         assert len(centres) == 1 and abs(centres[0] - (x + 105)) < 10, (x, centres)
-    counts = []
-    for _ in range(10):
+    # frames go out as fast as the node answers them (flow only), so how many pass before a
+    # detection of the new picture ends depends on the load: bound it in time, not in frames
+    counts, deadline = [], time.monotonic() + 20.0
+    while time.monotonic() < deadline and counts.count(2) < 3:
         (msg,) = ros.request(pub, ros.image_msg(frame_at(110, second=True)), [dets], bg_node)
         counts.append(len(msg.detections))
-    assert counts[-1] == 2 and counts == sorted(counts), counts
+    assert counts[-3:] == [2, 2, 2] and counts == sorted(counts), counts
     (ok,) = ros.set_parameters(NODE, {"detect_every": 1})
     assert ok.successful, ok.reason
     assert "Traceback" not in bg_node.stderr()
