@@ -22,7 +22,8 @@ same way. The clip starts at a random frame of the detector's cycle, as a live c
   frames per second the node can answer. For ``bgN`` it is the time to answer a frame
   (fed at ``--fps``), the detector's own time running beside it.
 - A frame full of faces (frames.py's poster, 176 faces): median ms of a frame in line with
-  ``max_faces`` unbounded and at the node's default.
+  ``max_faces`` unbounded and at the node's default, and the median time to answer a frame
+  at the node's defaults (64 faces followed by flow, one classified a frame).
 - ``--classified 0,1,2``: the rows run the node's tracker too (tracking.FaceTracker at its
   defaults, reset for each clip), with ``max_classified_per_frame`` 0, 1, 2; a face's
   predicted class is then its track's label, as the node publishes it. Without it, each
@@ -52,7 +53,7 @@ from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 from marrtino_facemask.metrics import classification_report, confusion_matrix  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
 from marrtino_facemask.threads import apply_threads  # noqa: E402
-from marrtino_facemask.tracking import FaceTracker  # noqa: E402
+from marrtino_facemask.tracking import DEFAULT_CLASSIFY_BUDGET, FaceTracker  # noqa: E402
 
 MIN_FACE = 24
 
@@ -250,6 +251,12 @@ def main():
         med, _ = timed(lambda: pipeline.classify_boxes(
             poster, [d.box for d in keyframes.detect(poster)]), 5)
         print(f"| max_faces {max_faces} | {found} | {med:.0f} |", flush=True)
+    # the node's defaults: each frame answered from the flow of every followed face, with
+    # one of them classified
+    crowd, _ = timing(pipeline, poster, "bg1", args.fps, budget=DEFAULT_CLASSIFY_BUDGET)
+    print(f"| max_faces {DEFAULT_MAX_FACES}, node defaults (detector in the background, faces "
+          f"followed, {DEFAULT_CLASSIFY_BUDGET} classified a frame): answer | "
+          f"{DEFAULT_MAX_FACES} | {crowd:.0f} |", flush=True)
     if not args.data:
         return
     by_image = validation_photos(args.data, pipeline.classifier)

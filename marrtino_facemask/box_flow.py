@@ -25,7 +25,11 @@ import numpy as np
 from .detection_metrics import iou_matrix
 from .faces import Face
 
-GRID = 10                 # GRID x GRID points per box, as in Median Flow
+GRID = 10                 # GRID x GRID points per box, as in Median Flow...
+# ...but no closer than this many px apart, and at least MIN_GRID x MIN_GRID: the points of a
+# small face are then as far apart as its 11 px windows make worth it (under 24 px: 5x5)
+MIN_SPACING = 4
+MIN_GRID = 5
 MIN_POINTS = 6            # fewer reliable points: the face is lost
 # the face is lost when the median forward-backward error of its points exceeds this
 # fraction of its box's longer side
@@ -45,8 +49,17 @@ def to_gray(bgr):
     return bgr if bgr.ndim == 2 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
-def grid_points(box, grid=GRID):
-    """(grid*grid, 2) float32 points evenly inside ``box`` (x0, y0, x1, y1)."""
+def grid_size(box):
+    """Points a side of ``box``'s grid: :data:`GRID`, fewer for a small face."""
+    side = max(box[2] - box[0], box[3] - box[1])
+    return int(np.clip(side // MIN_SPACING, MIN_GRID, GRID))
+
+
+def grid_points(box, grid=None):
+    """(grid*grid, 2) float32 points evenly inside ``box`` (x0, y0, x1, y1); ``grid``
+    defaults to :func:`grid_size`."""
+    if grid is None:
+        grid = grid_size(box)
     x0, y0, x1, y1 = box
     xs = np.linspace(x0, x1, grid + 2, dtype=np.float32)[1:-1]
     ys = np.linspace(y0, y1, grid + 2, dtype=np.float32)[1:-1]

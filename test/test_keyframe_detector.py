@@ -80,6 +80,26 @@ def test_flow_moves_each_face_where_the_detector_finds_it(detector, three_faces)
         assert iou_matrix(boxes(before), boxes(truth)).max(axis=1).mean() < iou.max(axis=1).mean()
 
 
+def test_small_faces_are_followed_on_a_coarser_grid(detector, three_faces):
+    """Faces of about 24 px get 6x6 points or fewer, not 10x10 (a crowd costs a third of the
+    flow), and still land where the detector finds them."""
+    small = np.full_like(three_faces, 40)        # the three faces at a third, 3 x 3 times
+    small[:, :3 * (W // 3)] = np.tile(cv2.resize(three_faces, (W // 3, H // 3),
+                                                 interpolation=cv2.INTER_AREA), (3, 3, 1))
+    before = detector.detect(small)
+    assert len(before) == 27 and max(max(f.width, f.height) for f in before) < 28
+    assert {box_flow.grid_size(f.box) for f in before} <= {5, 6}
+    assert len(box_flow.grid_points((0, 0, 20, 23))) == 25
+    assert len(box_flow.grid_points((0, 0, 60, 64))) == 100
+    for dx, dy, zoom in [(4, -2, 1.0), (-7, 3, 1.02)]:
+        after = pan(small, 1, dx, dy, zoom)
+        moved = propagate_faces(to_gray(small), to_gray(after), before)
+        truth = detector.detect(after)
+        assert len(moved) == len(before)
+        iou = iou_matrix(boxes(moved), boxes(truth))
+        assert iou.max(axis=1).min() >= 0.7, (dx, dy, zoom, iou.max(axis=1))
+
+
 def test_landmarks_and_score_move_with_the_face(detector, three_faces):
     face = detector.detect(three_faces)[0]
     after = pan(three_faces, 1, 9, 5, 1.0)
