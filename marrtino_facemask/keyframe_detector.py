@@ -17,13 +17,17 @@ same ``detect(bgr)`` interface, and the classifier still runs on every frame.
   frame's answer then costs flow + classifier only; the detector keeps a second core busy.
 """
 
+import atexit
 import threading
+import weakref
 from collections import deque
 
 from .box_flow import follow_faces, rounded, to_gray
 from .frame_worker import FrameWorker
 
 MAX_EVERY = 30
+# background detectors not closed yet: see _close_left_open
+_OPEN = weakref.WeakSet()
 DEFAULT_MAX_FACES = 64
 MAX_MAX_FACES = 1000
 
@@ -177,6 +181,7 @@ class BackgroundDetector(KeyframeDetector):
         super().__init__(detector, every, max_faces)
         self._worker = FrameWorker(self._run_detection, self._on_error, name="face_detector")
         self._worker.start()
+        _OPEN.add(self)
 
     def _detect_now(self, bgr):
         with self._detect_lock:
@@ -274,4 +279,14 @@ class BackgroundDetector(KeyframeDetector):
         return [rounded(f) for f in faces]       # followed on sub-pixel boxes, handed on whole
 
     def close(self):
+        _OPEN.discard(self)
         self._worker.stop(timeout=1.0)
+
+
+@atexit.register
+def _close_left_open():
+    """Stop the thread of every background detector that its user did not close. A thread
+    that has run ONNX Runtime and is still alive when the interpreter exits makes the process
+    abort ("terminate called without an active exception", exit code 134)."""
+    for detector in list(_OPEN):
+        detector.close()

@@ -5,6 +5,8 @@ camera pan and zoom, so each propagated face can be checked against what the det
 finds on that very frame.
 """
 
+import subprocess
+import sys
 import threading
 
 import cv2
@@ -393,6 +395,27 @@ def test_background_keeps_only_the_frames_it_may_still_need(detector, three_face
         assert len(background._frames) == background.max_lag
     finally:
         background.close()
+
+
+LEFT_OPEN = """
+import numpy as np
+from marrtino_facemask.faces import make_face_detector
+from marrtino_facemask.keyframe_detector import BackgroundDetector
+background = BackgroundDetector(make_face_detector("centerface", confidence=0.3), every=1)
+frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+for _ in range(3):
+    background.detect(frame)
+print("done", flush=True)           # and exit with the last detection still running
+"""
+
+
+def test_a_background_detector_left_open_does_not_abort_the_interpreter_at_exit():
+    """Its thread is stopped at exit; left running (here inside ONNX Runtime), it aborted the
+    process (exit code 134, "terminate called without an active exception")."""
+    run = subprocess.run([sys.executable, "-c", LEFT_OPEN], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "done", (run.returncode, run.stderr)
+    assert "terminate called" not in run.stderr
 
 
 @pytest.mark.parametrize("height,width", [(1, 1), (2, 3), (12, 12), (40, 7), (5, 400)])
