@@ -246,7 +246,7 @@ def training_items(args, samples, images, out):
 def export_onnx(model, path, size=(480, 640)):
     """Export the net with the shipped file's input and output names (opset 11, any size)."""
     import onnx
-    model = model.eval().cpu()
+    model = model.eval().to("cpu", memory_format=torch.contiguous_format)
     dummy = torch.zeros(1, 3, *size)
     # TorchScript refuses the shipped, numeric output names: export with words, then rename
     words = ["heatmap", "sizes", "offsets", "landmarks"]
@@ -289,8 +289,12 @@ def train(args):
     images = ImageCache(args.data)
     items = training_items(args, samples, images, out)
     base = args.base or os.path.join(default_face_model_dir(), CENTERFACE_BASE_ONNX)
-    model = load_centerface_torch(base).to(device).train()
-    teacher = load_centerface_torch(base).to(device).eval()
+    # On the CPU, channels-last tensors let torch's oneDNN convolutions skip a layout change
+    # at every layer: a step of 16 crops of 512 px took half the time on our 2-core CPU. Not
+    # measured on a GPU, so the GPU keeps the default layout.
+    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = load_centerface_torch(base).to(device, memory_format=memory_format).train()
+    teacher = load_centerface_torch(base).to(device, memory_format=memory_format).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     with open(os.path.join(out, "args.json"), "w") as f:
@@ -311,6 +315,7 @@ def train(args):
         sums, steps, t0 = {}, 0, time.time()
         for batch in loader:
             x, heat, index, size, offset, mask, ignore = (t.to(device) for t in batch)
+            x = x.contiguous(memory_format=memory_format)
             with torch.no_grad():
                 teacher_out = teacher(x)
             parts = losses(model(x), teacher_out, heat, index, size, offset, mask, ignore,
@@ -332,7 +337,7 @@ def train(args):
             + f"  {row['seconds']:.1f}s", flush=True)
         if args.save_every and epoch % args.save_every == 0 and epoch < args.epochs:
             export_onnx(model, os.path.join(out, f"centerface_epoch{epoch}.onnx"))
-            model.to(device).train()
+            model.to(device, memory_format=memory_format).train()
     with open(os.path.join(out, "train_log.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["epoch"])
         w.writeheader()
