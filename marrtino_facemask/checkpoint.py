@@ -74,10 +74,14 @@ def save_checkpoint(path, model, class_names=CLASS_NAMES, input_size=DEFAULT_INP
     os.replace(tmp, path)
 
 
+# how to name another model, for the node and for the command-line tools alike
+MODEL_PATH_HINT = ("give a model's path (the node's model_path:=, the tools' --model) or "
+                   "leave it empty for the package's own")
+
+
 def load_checkpoint(path):
     """Read and check a checkpoint; every failure is one :class:`ModelError` line."""
-    hint = ("pass model_path:=/path/to/model.pt, or train one with "
-            "`python -m marrtino_facemask train`")
+    hint = (f"{MODEL_PATH_HINT}, or train one with `python -m marrtino_facemask train`")
     if not path or not os.path.isfile(path):
         raise ModelError(f"model file '{path}' not found: {hint}")
     try:
@@ -96,7 +100,7 @@ def load_checkpoint(path):
         reason = next((ln for ln in lines if not ln.startswith(boilerplate)),
                       lines[0] if lines else type(exc).__name__)
         raise ModelError(f"model file '{path}' is corrupt or not a torch checkpoint "
-                         f"({reason[:160]}): {hint}") from None
+                         f"(torch says: {reason[:160]}): {hint}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"model file '{path}' is not a marrtino_facemask checkpoint "
                          f"(no format '{FORMAT}'): {hint}")

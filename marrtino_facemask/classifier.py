@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .checkpoint import ModelError
+from .checkpoint import MODEL_PATH_HINT, ModelError
 from .crops import crop_face
 from .paths import DEFAULT_PRECISION, PRECISIONS, onnx_for_precision
 
@@ -82,8 +82,7 @@ def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECIS
                              "run `pip install onnxruntime`, or use backend torch")
         if not os.path.isfile(onnx_path):
             if is_onnx or not os.path.isfile(model_path):
-                raise ModelError(f"model file '{model_path}' not found: pass model_path:=/path/"
-                                 "to/model.onnx (or .pt), or the package's default")
+                raise ModelError(f"model file '{model_path}' not found: {MODEL_PATH_HINT}")
             raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}': "
                              + EXPORT_HINT.format(pt=model_path) + ", or use backend torch")
         return "onnxruntime", onnx_path
@@ -95,8 +94,7 @@ def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECIS
             raise ModelError("neither onnxruntime nor torch is installed: run "
                              "`pip install onnxruntime`")
         if not os.path.isfile(model_path):
-            raise ModelError(f"model file '{model_path}' not found: pass model_path:=/path/"
-                             "to/model.onnx (or .pt), or the package's default")
+            raise ModelError(f"model file '{model_path}' not found: {MODEL_PATH_HINT}")
         raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}' and "
                          "torch is not "
                          "installed: " + EXPORT_HINT.format(pt=model_path))

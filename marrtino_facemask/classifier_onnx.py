@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .checkpoint import FORMAT, ModelError, metadata_problem
+from .checkpoint import FORMAT, MODEL_PATH_HINT, ModelError, metadata_problem
 from .threads import onnxruntime_session_options
 
 ONNX_FORMAT = FORMAT + ".onnx"
@@ -19,7 +19,7 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 # metadata_props keys; JSON values (a list for class_names, mean, std; a dict for meta)
 JSON_KEYS = ("class_names", "input_size", "crop_margin", "mean", "std", "meta")
-EXPORT_HINT = ("pass model_path:=/path/to/model.onnx (or .pt), or write the file again with "
+EXPORT_HINT = (f"{MODEL_PATH_HINT}, or write the .onnx again with "
                "`python -m marrtino_facemask export --model MODEL.pt`")
 
 

@@ -30,6 +30,7 @@ import time
 import cv2
 import numpy as np
 
+from . import conditions
 from .checkpoint import ModelError, default_model_path
 from .classifier import CLASSIFIER_BACKENDS, DEVICES, MaskClassifier
 from .crops import whole_box
@@ -102,6 +103,11 @@ def parse_args(argv):
     p.add_argument("--bootstrap", type=int, default=1000,
                    help="photo resamplings for the 95 %% intervals (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    p.add_argument("--conditions", default=None,
+                   help="also score the first detector and the classifier on the photos as a "
+                        "robot's camera might see them: comma-separated, of "
+                        f"{', '.join(conditions.CONDITIONS)}, or all (conditions.py says how "
+                        "strong each is)")
     p.add_argument("--baseline-model", default=None,
                    help="a second classifier to compare with, on the first detector's "
                         "detections: its mAP50, and ours minus its with a 95 %% interval from "
@@ -370,16 +376,9 @@ def compare_detectors(args, classifier, samples, images):
     frames = [cv2.resize(images[rel], FRAME_SIZE, interpolation=cv2.INTER_LINEAR)
               for rel in sorted(by_image)[:max(args.timing_frames, 0)]]
     table, headline_map = {}, None
-    for name, kind, size, variant in parse_detectors(args.detectors, args.face_model_dir):
-        def detector(confidence, min_size):
-            if variant:
-                path, backend, precision = variant
-                return CenterFaceDetector(confidence, min_size, path, size,
-                                          backend or args.detector_backend, precision)
-            return make_face_detector(kind, confidence, min_size, args.face_model_dir, size,
-                                      args.detector_backend, args.precision)
-        floor = AP_MIN_SCORE if kind != "haar" else args.face_confidence
-        scan = FaceMaskPipeline(detector(min(floor, args.face_confidence), 1), classifier)
+    for spec in parse_detectors(args.detectors, args.face_model_dir):
+        name, kind, size, _ = spec
+        scan = FaceMaskPipeline(scanning_detector(args, spec), classifier)
         result, per_photo_map = evaluate_detector(
             scan, by_image, images, args.face_confidence, args.face_min_size, args.min_face,
             args.bootstrap, args.seed, headline_map)
@@ -387,7 +386,8 @@ def compare_detectors(args, classifier, samples, images):
             result["versus_baseline"] = versus_baseline(args, scan.face_detector, by_image,
                                                         images, per_photo_map)
         headline_map = headline_map or per_photo_map
-        node = FaceMaskPipeline(detector(args.face_confidence, args.face_min_size), classifier)
+        node = FaceMaskPipeline(make_detector(args, spec, args.face_confidence,
+                                              args.face_min_size), classifier)
         detect_ms, frame_ms = time_frames(node, frames)
         backend = node.face_detector.backend if kind == "centerface" else "opencv"
         table[name] = {"detector": kind, "input_size": size if kind == "centerface" else None,
@@ -398,13 +398,58 @@ def compare_detectors(args, classifier, samples, images):
                        "ms_frame_640x480": frame_ms, "timing_frames": len(frames), **result}
         print(f"  {name}: mAP50 {result['map50']:.3f}"
               + (f", {frame_ms:.1f} ms a frame" if frame_ms else ""), flush=True)
-    return table
+    return table, headline_map
+
+
+def make_detector(args, spec, confidence, min_size):
+    """The face detector of a :func:`parse_detectors` item."""
+    _, kind, size, variant = spec
+    if variant:
+        path, backend, precision = variant
+        return CenterFaceDetector(confidence, min_size, path, size,
+                                  backend or args.detector_backend, precision)
+    return make_face_detector(kind, confidence, min_size, args.face_model_dir, size,
+                              args.detector_backend, args.precision)
+
+
+def scanning_detector(args, spec):
+    """The detector as :func:`evaluate_detector` needs it: every face down to
+    :data:`AP_MIN_SCORE` (haar has no score: the node's threshold) and no size filter."""
+    floor = AP_MIN_SCORE if spec[1] != "haar" else args.face_confidence
+    return make_detector(args, spec, min(floor, args.face_confidence), 1)
+
+
+def compare_conditions(args, classifier, samples, images, headline_map):
+    """The first detector and the classifier on the photos under each of ``--conditions``
+    (conditions.py): end to end as in the detector table, mAP50 minus that on the photos as
+    they are (paired, with a 95 % interval), and the classifier on the labelled boxes."""
+    by_image = {}
+    for s in samples:
+        by_image.setdefault(s.image, []).append(s)
+    spec = parse_detectors(args.detectors, args.face_model_dir)[0]
+    scan = FaceMaskPipeline(scanning_detector(args, spec), classifier)
+    out = {}
+    for name in conditions.parse_conditions(args.conditions):
+        seen = conditions.ConditionImages(images, name, args.seed)
+        labelled, _ = evaluate_classifier(classifier, samples, seen, args.min_face)
+        result, _ = evaluate_detector(scan, by_image, seen, args.face_confidence,
+                                      args.face_min_size, args.min_face,
+                                      max(args.bootstrap, 1), args.seed, headline_map)
+        out[name] = dict(result, detector=spec[0], classifier_on_labelled_boxes=labelled)
+        print(f"  {name}: mAP50 {result['map50']:.3f}, labelled faces >= {args.min_face} px "
+              f"accuracy {labelled['accuracy']:.3f}", flush=True)
+    return out
 
 
 def run(args):
+    if args.conditions:
+        conditions.parse_conditions(args.conditions)     # a bad name fails before any work
     model_path = args.model or default_model_path()
     classifier = MaskClassifier(model_path, args.device, args.backend, args.precision)
     root, samples = select_samples(args, classifier.meta.get("args", {}))
+    if args.conditions and (samples[0].box is None or args.no_end_to_end):
+        raise ValueError("--conditions needs VOC scenes with face boxes and the face-detector "
+                         "pass (no --no-end-to-end)")
     images = ImageCache(root)
     os.makedirs(args.out, exist_ok=True)
     big, every = evaluate_classifier(classifier, samples, images, args.min_face)
@@ -420,7 +465,7 @@ def run(args):
                           os.path.join(args.out, "confusion_matrix.png"),
                           title=f"faces >= {args.min_face}px")
     if samples[0].box is not None and not args.no_end_to_end:
-        table = compare_detectors(args, classifier, samples, images)
+        table, headline_map = compare_detectors(args, classifier, samples, images)
         metrics["detectors"] = table
         headline = next(iter(table))
         metrics["end_to_end"] = dict(table[headline], name=headline)
@@ -430,6 +475,11 @@ def run(args):
                               title=f"found by {headline}")
         with open(os.path.join(args.out, "detectors.md"), "w") as f:
             f.write(detector_table(metrics) + "\n")
+        if args.conditions:
+            metrics["conditions"] = compare_conditions(args, classifier, samples, images,
+                                                       headline_map)
+            with open(os.path.join(args.out, "conditions.md"), "w") as f:
+                f.write(conditions_table(metrics) + "\n")
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     return metrics
@@ -456,6 +506,41 @@ def detector_table(m):
                   f"**{d['map50']:.3f}**", f"{cls['accuracy']:.3f}", f"{cls['macro_recall']:.3f}"])
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def conditions_table(m):
+    """The first detector and the classifier under each camera condition, as Markdown."""
+    min_face = m["min_face"]
+    head = (["condition", "recall <24 px", "recall 24-48 px", "recall >=48 px", "recall all",
+             "face AP50", "mAP50", "mAP50 minus as-is (95 % interval)",
+             f"found faces ≥ {min_face} px: accuracy / macro recall",
+             f"labelled faces ≥ {min_face} px: accuracy / macro recall"])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    headline = m["end_to_end"]
+    rows = [("as is", headline, {"accuracy": m["accuracy"], "macro_recall": m["macro_recall"]})]
+    rows += [(name, c, c["classifier_on_labelled_boxes"]) for name, c in m["conditions"].items()]
+    for name, d, labelled in rows:
+        by_size = d["recall_iou_0.3"]["by_size"]
+        found = d[f"classification_of_found_faces_min_face_{min_face}"]
+        diff = d.get("ci95", {}).get("map50_minus_headline") if name != "as is" else None
+        recalls = [bin_recall(by_size, b) for b in ("<24", "24-48", ">=48", "all")]
+        lines.append("| " + " | ".join(
+            [f"`{name}`" if name != "as is" else "as is"]
+            + [f"{r:.3f}" if r is not None else "-" for r in recalls]
+            + [f"{d['face_ap50']:.3f}", f"**{d['map50']:.3f}**",
+               (f"{diff['value']:+.3f} ({fmt_interval(diff['interval'], True)})" if diff
+                else "-"),
+               f"{found['accuracy']:.3f} / {found['macro_recall']:.3f}",
+               f"{labelled['accuracy']:.3f} / {labelled['macro_recall']:.3f}"]) + " |")
+    return "\n".join(lines)
+
+
+def bin_recall(by_size, name):
+    """Recall at IoU 0.3 of a size bin, or of a target bin (a union of size bins), from a
+    :func:`detection_metrics.recall_table`; None without faces."""
+    bins = [by_size[b] for b in TARGET_BINS.get(name, (name,)) if b in by_size]
+    faces = sum(b["faces"] for b in bins)
+    return sum(b["found"] for b in bins) / faces if faces else None
 
 
 def summary(m):
@@ -487,6 +572,10 @@ def summary(m):
                              f"{b['map50']:.3f}; ours minus the baseline's "
                              f"{b['map50_minus_baseline']['value']:+.3f} ("
                              f"{fmt_interval(b['map50_minus_baseline']['interval'], True)})")
+    if "conditions" in m:
+        lines.append(f"under camera conditions (conditions.py), {m['end_to_end']['name']} and "
+                     "the classifier:")
+        lines.append(conditions_table(m))
     return "\n".join(lines)
 
 

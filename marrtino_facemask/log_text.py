@@ -7,6 +7,7 @@ a frame_id cannot forge a log line or colour the terminal, and long values are c
 changes nothing.
 """
 
+import re
 import time
 import unicodedata
 
@@ -40,6 +41,12 @@ def field(value, limit=FIELD_LIMIT):
     if len(text) > limit:
         return f"{escape(text[:limit])}...({len(text)} chars)"
     return escape(text)
+
+
+def without_source_locations(text):
+    """rcl's error text without the C source locations it appends (", at /path/file.c:271"),
+    which tell a user nothing."""
+    return re.sub(r",? at /\S+?\.\w+:\d+", "", str(text))
 
 
 def one_line(text, limit=TEXT_LIMIT):

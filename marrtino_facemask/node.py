@@ -50,7 +50,7 @@ from .frame_worker import FrameWorker
 from .image_codec import FAULT_KINDS, FrameError
 from .keyframe_detector import BackgroundDetector, KeyframeDetector
 from .label_info import LabelInfoPublisher
-from .log_text import Throttle, field, one_line
+from .log_text import Throttle, field, one_line, without_source_locations
 from .params import (EXIT_CONFIG, EXIT_MODEL, EXIT_OK, StartupError, declare_parameters,
                      refusal, usage)
 from .ros_msgs import bgr_to_image_msg, results_to_detection_array
@@ -393,7 +393,9 @@ def _run(args, guard):
     try:
         extra = remove_ros_args(args)[1:]
     except Exception as exc:  # noqa: BLE001
-        print(f"[{NODE_NAME}] error: bad command line: {one_line(exc)}", file=sys.stderr)
+        print(f"[{NODE_NAME}] error: bad command line: "
+              f"{one_line(without_source_locations(exc))}; check the arguments after --ros-args "
+              "(see --help)", file=sys.stderr)
         return EXIT_CONFIG
     if extra and extra[0] in ("-h", "--help"):
         print(usage(NODE_NAME))
@@ -406,7 +408,8 @@ def _run(args, guard):
     try:
         rclpy.init(args=args)
     except Exception as exc:  # noqa: BLE001 - RCLError for a bad --ros-args line
-        print(f"[{NODE_NAME}] error: cannot start: {one_line(exc)}", file=sys.stderr)
+        print(f"[{NODE_NAME}] error: cannot start: {one_line(without_source_locations(exc))}",
+              file=sys.stderr)
         return EXIT_CONFIG
 
     node = None

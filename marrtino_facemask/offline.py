@@ -35,13 +35,16 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 
 
 def expand_inputs(paths):
-    """Files in the order given; folders are walked recursively for images and videos."""
+    """Files in the order given; folders are walked recursively for images and videos. A
+    folder with none stays in the list, so that it fails like a missing file (a mistyped
+    folder is not a successful run)."""
     out = []
     for path in paths:
         if os.path.isdir(path):
-            out.extend(sorted(os.path.join(dirpath, f) for dirpath, _, files in os.walk(path)
-                              for f in files
-                              if f.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)))
+            found = sorted(os.path.join(dirpath, f) for dirpath, _, files in os.walk(path)
+                           for f in files
+                           if f.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS))
+            out.extend(found or [path])
         else:
             out.append(path)
     seen, unique = set(), []
@@ -72,6 +75,9 @@ def iter_frames(path, every=1):
         if index == 0:
             raise OSError(f"no frames could be decoded from {path}")
         return
+    if os.path.isdir(path):
+        raise OSError(f"no images or videos in folder {path} (looked for "
+                      f"{' '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
     if not os.path.isfile(path):
         raise OSError(f"no such file: {path}")
     image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -164,6 +170,10 @@ def main_detect(argv=None):
                    help="folder with the detector weights (default: models/face_detectors)")
     p.add_argument("--every", type=int, default=1, help="videos: use every N-th frame")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.annotate and os.path.exists(args.annotate) and not os.path.isdir(args.annotate):
+        print(f"error: --annotate needs a folder, and {args.annotate} is a file: give a "
+              "folder (it is created if missing)", file=sys.stderr)
+        return 2
     try:
         pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
                                            args.face_confidence, args.min_face_size, args.device,

@@ -56,21 +56,25 @@ class ParamSpec:
     def type_name(self):
         return {bool: "bool", int: "integer", float: "double", str: "string"}[type(self.default)]
 
+    @property
+    def type_phrase(self):
+        """The type name with its article: "an integer", "a double"."""
+        return ("an " if self.type_name[0] in "aeiou" else "a ") + self.type_name
+
     def expectation(self):
         if self.choices:
             return "use one of " + ", ".join(f"{self.name}:={c}" for c in self.choices)
         if self.range:
             lo, hi = self.range
-            article = "an" if self.type_name[0] in "aeiou" else "a"
-            return f"use {article} {self.type_name} in [{lo}, {hi}]"
+            return f"use {self.type_phrase} in [{lo}, {hi}]"
         if isinstance(self.default, bool):
             return f"use {self.name}:=true or {self.name}:=false"
-        return f"use a {self.type_name}"
+        return f"use {self.type_phrase}"
 
     def problem(self, value):
         """Why ``value`` is not allowed (type, range, choices), or None."""
         if type(value) is not type(self.default):
-            return f"wrong type, {self.name} is a {self.type_name}; {self.expectation()}"
+            return f"wrong type, {self.name} is {self.type_phrase}; {self.expectation()}"
         if self.choices and value not in self.choices:
             return f"unknown {self.name}; {self.expectation()}"
         if self.range and not self.range[0] <= value <= self.range[1]:
@@ -229,7 +233,7 @@ def declare_parameters(node):
         except InvalidParameterTypeException:
             raise StartupError(
                 f"invalid parameter {spec.name}:={_override_text(node, spec.name)}: "
-                f"wrong type, {spec.name} is a {spec.type_name}; {spec.expectation()}"
+                f"wrong type, {spec.name} is {spec.type_phrase}; {spec.expectation()}"
                 + (" (e.g. 1.0, not 1)" if spec.type_name == "double" else ""),
                 EXIT_CONFIG) from None
         except InvalidParameterValueException:

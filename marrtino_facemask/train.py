@@ -74,13 +74,21 @@ def parse_args(argv):
     p.add_argument("--synth-placement", choices=tuple(CHIN_FRACTIONS), default="mixed",
                    help="where the synthetic masks sit: mixed (3 in 4 between the nose tip and "
                         "the mouth, 1 in 4 on the chin), chin or below-nose only")
+    p.add_argument("--camera-augment", type=float, default=0.0, metavar="P",
+                   help="probability that a training crop is degraded as a robot's camera "
+                        "might (motion blur, defocus, dark frame with noise, sensor noise or "
+                        "JPEG; augment.camera_degraded), and grey-scale one crop in four "
+                        "instead of one in ten; 0 (default): the shipped model's recipe")
     p.add_argument("--pretrained", default=None,
                    help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
                         "torchvision's weights (needs a network); default: from scratch")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.0 <= args.camera_augment <= 1.0:
+        p.error(f"--camera-augment must be a probability from 0 to 1, not {args.camera_augment}")
+    return args
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -88,8 +96,10 @@ class CropDataset(torch.utils.data.Dataset):
     the detector's own box (slightly jittered), so that training sees what the node sees;
     otherwise from its labelled box with detector-like jitter."""
 
-    def __init__(self, samples, images, size, margin, seed, detected=None, synth=None):
+    def __init__(self, samples, images, size, margin, seed, detected=None, synth=None,
+                 camera=0.0):
         self.samples, self.images, self.size, self.margin = samples, images, size, margin
+        self.camera = camera   # augment.augmented_crop's probability of a camera degradation
         self.detected = detected or {}
         self.synth = synth   # IncorrectMaskSynth: items past the real samples
         self.rng = np.random.default_rng(seed)
@@ -100,14 +110,16 @@ class CropDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         if i >= len(self.samples):
             region, box = self.synth.sample(i - len(self.samples), self.images, self.rng)
-            return (augmented_crop(region, box, self.size, self.margin, self.rng),
+            return (augmented_crop(region, box, self.size, self.margin, self.rng,
+                                   camera=self.camera),
                     CLASS_NAMES.index("mask_weared_incorrect"))
         s = self.samples[i]
         det = self.detected.get(s)
         if det is not None and self.rng.random() < 0.5:
             return augmented_crop(self.images[s.image], det, self.size, self.margin, self.rng,
-                                  scale=(0.95, 1.05), shift=0.03), s.label
-        return augmented_crop(self.images[s.image], s.box, self.size, self.margin, self.rng), s.label
+                                  scale=(0.95, 1.05), shift=0.03, camera=self.camera), s.label
+        return augmented_crop(self.images[s.image], s.box, self.size, self.margin, self.rng,
+                              camera=self.camera), s.label
 
 
 def collate(mean, std):
@@ -267,7 +279,8 @@ def train(args, command=None):
     val_crops = plain_crops(val_samples, images, args.input_size, margin)
     generator = torch.Generator().manual_seed(args.seed)
     loader = torch.utils.data.DataLoader(
-        CropDataset(train_samples, images, args.input_size, margin, args.seed, detected, synth),
+        CropDataset(train_samples, images, args.input_size, margin, args.seed, detected, synth,
+                    args.camera_augment),
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
         sampler=make_sampler([s.label for s in train_samples], args.balance, generator,
                              len(synth) if synth else 0, args.synth_incorrect),

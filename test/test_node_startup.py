@@ -71,6 +71,18 @@ def test_arguments_without_ros_args_are_refused():
     assert "--ros-args" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_missing_params_file_is_one_line_without_rcl_source_paths(tmp_path):
+    params = tmp_path / "nope.yaml"
+    proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "node", "--ros-args",
+                           "--params-file", str(params)], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert err.count("\n") == 0 and str(params) in err and "Traceback" not in err
+    assert "bad command line" in err and "--ros-args" in err
+    assert ".c:" not in err, err        # rcl's ", at /project/src/parser.c:271"
+
+
 def test_help_lists_the_parameters():
     proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "node", "--help"],
                           capture_output=True, text=True, timeout=30)

@@ -101,10 +101,12 @@ def test_classify_ends_with_a_summary_line(inputs, tmp_path, capsys):
 
 
 def test_no_input_file_says_so(tmp_path, capsys):
-    assert offline.main_detect([str(tmp_path), "--jsonl", str(tmp_path / "o.jsonl")]) == 0
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("summary: 0 images and 0 video frames read from 0 files, 0 files "
-                          "failed; 0 faces: ") and err.endswith("no frame processed (0.0 s)")
+    """A folder without images or videos fails (exit 1) with a warning, then the summary."""
+    assert offline.main_detect([str(tmp_path), "--jsonl", str(tmp_path / "o.jsonl")]) == 1
+    warning, summary = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith(f"warning: no images or videos in folder {tmp_path}")
+    assert summary.startswith("summary: 0 images and 0 video frames read from 1 file, 1 file "
+                              "failed; 0 faces: ") and summary.endswith("no frame processed (0.0 s)")
 
 
 def test_progress_bar_on_a_terminal(inputs, tmp_path):

@@ -183,6 +183,37 @@ def test_evaluate_compares_with_a_baseline_classifier_paired(voc_run, tmp_path,
     assert same == {"value": 0.0, "interval": [0.0, 0.0]}
 
 
+def test_evaluate_scores_camera_conditions_against_the_photos_as_they_are(voc_run, tmp_path,
+                                                                         capsys):
+    """--conditions: the headline detector and the classifier on degraded photos, each with
+    its mAP50 minus that on the photos as they are (paired); a bad name fails first."""
+    _, out = voc_run
+    args = ["--model", os.path.join(out, "best.pt"), "--split", os.path.join(out, "split.json"),
+            "--timing-frames", "0", "--detectors", "centerface,dnn"]
+    ev = str(tmp_path / "eval")
+    assert evaluate.main([*args, "--out", ev, "--conditions", "mono,low_light"]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert list(metrics["conditions"]) == ["mono", "low_light"]
+    headline = metrics["end_to_end"]
+    for name, c in metrics["conditions"].items():
+        assert c["detector"] == "centerface@640"
+        diff = c["ci95"]["map50_minus_headline"]
+        assert diff["value"] == pytest.approx(c["map50"] - headline["map50"], abs=1e-3)
+        assert diff["interval"][0] <= diff["value"] <= diff["interval"][1]
+        assert c["classifier_on_labelled_boxes"]["num_samples"] == metrics["num_samples"]
+    # the photos really were degraded: the scores moved (unchanged photos give exactly the
+    # headline's mAP50 and a difference of 0 on every resampling)
+    assert any(c["map50"] != headline["map50"] for c in metrics["conditions"].values())
+    with open(os.path.join(ev, "conditions.md")) as f:
+        rows = [line for line in f.read().splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows[2:]] == ["| as is", "| `mono`", "| `low_light`"]
+    assert evaluate.main([*args, "--out", str(tmp_path / "bad"), "--conditions", "fog"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown condition 'fog'") and "\n" not in err
+    assert not os.path.exists(tmp_path / "bad")     # refused before any work
+
+
 def test_training_can_reuse_a_saved_split(voc_run, tmp_path):
     data, out = voc_run
     again = str(tmp_path / "again")
@@ -297,6 +328,29 @@ def test_detect_images_folders_videos_and_errors(voc_run, tmp_path):
     # all good files: exit code 0
     assert offline.main_detect([str(folder), "--jsonl", str(tmp_path / "ok.jsonl"),
                                 "--model", model]) == 0
+
+
+def test_detect_refuses_an_empty_folder_and_a_file_as_annotate_folder(voc_run, tmp_path,
+                                                                       capsys):
+    """A folder with no images (a typo, say) fails like a missing file, not as a quiet run of
+    nothing; --annotate naming a file is one line before any model is loaded."""
+    _, out = voc_run
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    jsonl = str(tmp_path / "e.jsonl")
+    for main in (offline.main_detect, offline.main_classify):
+        assert main([str(empty), "--jsonl", jsonl, "--model", os.path.join(out, "best.pt")]) == 1
+        (line,) = _read_jsonl(jsonl)
+        assert line["image"] == str(empty) and "no images or videos in folder" in line["error"]
+        err = capsys.readouterr().err
+        assert "warning: no images or videos in folder" in err and "1 file failed" in err
+    target = tmp_path / "a_file.txt"
+    target.write_text("x")
+    assert offline.main_detect([str(empty), "--jsonl", jsonl, "--annotate", str(target),
+                                "--model", str(tmp_path / "no_model.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --annotate needs a folder") and "\n" not in err
 
 
 def test_classify_treats_each_image_as_one_crop(voc_run, tmp_path):
