@@ -11,6 +11,7 @@ side. Noise is seeded by the photo's name, so a run is reproducible.
   1/30 s exposure);
 - ``defocus``: a Gaussian blur of sigma 1.5 px (a fixed-focus camera, a person too close);
 - ``low_light``: a quarter of the light, with sensor noise (sigma 3 grey levels) on top;
+- ``dark``: a tenth of the light, with sensor noise of sigma 2 (a dim room, fixed exposure);
 - ``noise``: sensor noise of sigma 12 grey levels (high gain);
 - ``jpeg``: JPEG quality 20 (a compressed stream over Wi-Fi);
 - ``mono``: grey (a mono or infra-red camera);
@@ -48,6 +49,10 @@ def low_light(bgr, rng):
     return _noisy((bgr.astype(np.float32) * 0.25).astype(np.uint8), 3.0, rng)
 
 
+def dark(bgr, rng):
+    return _noisy((bgr.astype(np.float32) * 0.1).astype(np.uint8), 2.0, rng)
+
+
 def noise(bgr, rng):
     return _noisy(bgr, 12.0, rng)
 
@@ -68,8 +73,8 @@ def half_res(bgr, rng):
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-CONDITIONS = {f.__name__: f for f in (motion_blur, defocus, low_light, noise, jpeg, mono,
-                                      half_res)}
+CONDITIONS = {f.__name__: f for f in (motion_blur, defocus, low_light, dark, noise, jpeg,
+                                      mono, half_res)}
 
 
 def parse_conditions(text):

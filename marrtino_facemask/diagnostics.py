@@ -55,6 +55,7 @@ class Diagnostics:
             "latency_ms_mean": s["latency_ms_mean"], "latency_ms_max": s["latency_ms_max"],
             "faces_per_frame": None if s["faces_per_frame"] is None
             else round(s["faces_per_frame"], 2),
+            "brightened_frames": s["brightened"],
             "tracks": tracks,
             "seconds_since_last_frame": self.stats.since_last_frame(),
             "frames_received_total": totals["received"],

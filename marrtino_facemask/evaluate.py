@@ -38,6 +38,7 @@ from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples
                    split_dict, split_groups, stem_of)
 from .detection_metrics import (SIZE_BINS, PerPhotoAP, average_precision, box_side,
                                 match_boxes, photo_bootstrap, recall_table, size_bin)
+from .exposure import DEFAULT_MIN_WHITE_LEVEL, BrightenedImages, check_min_white_level
 from .faces import (CENTERFACE_BASE_ONNX, CENTERFACE_INT8_ONNX, CENTERFACE_ONNX,
                     DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS,
@@ -97,6 +98,9 @@ def parse_args(argv):
                    help="the node's min_face_size, applied to what is classified (end to end)")
     p.add_argument("--face-model-dir", default=None,
                    help="folder with the detector weights (default: the shipped models/face_detectors)")
+    p.add_argument("--min-white-level", type=int, default=DEFAULT_MIN_WHITE_LEVEL,
+                   help="the node's min_white_level: photos whose brightest 1 %% is darker "
+                        "than this grey level are brightened first (0: never; exposure.py)")
     p.add_argument("--timing-frames", type=int, default=TIMING_FRAMES,
                    help="640x480 frames timed per detector (0: no timing)")
     p.add_argument("--device", default="auto", choices=DEVICES)
@@ -420,8 +424,8 @@ def scanning_detector(args, spec):
 
 
 def compare_conditions(args, classifier, samples, images, headline_map):
-    """The first detector and the classifier on the photos under each of ``--conditions``
-    (conditions.py): end to end as in the detector table, mAP50 minus that on the photos as
+    """The first detector and the classifier on the photos (``images``, as they are) under
+    each of ``--conditions`` (conditions.py), then brightened as the node would: end to end as in the detector table, mAP50 minus that on the photos as
     they are (paired, with a 95 % interval), and the classifier on the labelled boxes."""
     by_image = {}
     for s in samples:
@@ -430,7 +434,8 @@ def compare_conditions(args, classifier, samples, images, headline_map):
     scan = FaceMaskPipeline(scanning_detector(args, spec), classifier)
     out = {}
     for name in conditions.parse_conditions(args.conditions):
-        seen = conditions.ConditionImages(images, name, args.seed)
+        seen = BrightenedImages(conditions.ConditionImages(images, name, args.seed),
+                                args.min_white_level)
         labelled, _ = evaluate_classifier(classifier, samples, seen, args.min_face)
         result, _ = evaluate_detector(scan, by_image, seen, args.face_confidence,
                                       args.face_min_size, args.min_face,
@@ -442,6 +447,7 @@ def compare_conditions(args, classifier, samples, images, headline_map):
 
 
 def run(args):
+    check_min_white_level(args.min_white_level)          # fails before any work, too
     if args.conditions:
         conditions.parse_conditions(args.conditions)     # a bad name fails before any work
     model_path = args.model or default_model_path()
@@ -450,7 +456,8 @@ def run(args):
     if args.conditions and (samples[0].box is None or args.no_end_to_end):
         raise ValueError("--conditions needs VOC scenes with face boxes and the face-detector "
                          "pass (no --no-end-to-end)")
-    images = ImageCache(root)
+    raw_images = ImageCache(root)
+    images = BrightenedImages(raw_images, args.min_white_level)   # as the node sees them
     os.makedirs(args.out, exist_ok=True)
     big, every = evaluate_classifier(classifier, samples, images, args.min_face)
     metrics = {"model": os.path.abspath(classifier.path),
@@ -459,6 +466,7 @@ def run(args):
                "split": os.path.abspath(args.split) if args.split else None,
                "subset": args.subset or ("val" if args.split else "all"),
                "images": len({s.image for s in samples}), "min_face": args.min_face,
+               "min_white_level": args.min_white_level,
                "face_size": "longer side of the labelled box, px", **big,
                "all_face_sizes": every}
     plot_confusion_matrix(big["confusion_matrix"], CLASS_NAMES,
@@ -476,7 +484,7 @@ def run(args):
         with open(os.path.join(args.out, "detectors.md"), "w") as f:
             f.write(detector_table(metrics) + "\n")
         if args.conditions:
-            metrics["conditions"] = compare_conditions(args, classifier, samples, images,
+            metrics["conditions"] = compare_conditions(args, classifier, samples, raw_images,
                                                        headline_map)
             with open(os.path.join(args.out, "conditions.md"), "w") as f:
                 f.write(conditions_table(metrics) + "\n")

@@ -27,6 +27,7 @@ class Window:
     errors: int = 0        # frames whose processing failed
     faces: int = 0
     detected: int = 0      # processed frames whose faces came from a fresh detection
+    brightened: int = 0    # processed frames brightened as dim (exposure.py)
     proc_sum: float = 0.0
     proc_max: float = 0.0
     lat_sum: float = 0.0
@@ -40,7 +41,7 @@ class Window:
             "seconds": span,
             "input_fps": self.received / span,
             "processed_fps": n / span,
-            "detections_per_s": self.detected / span,
+            "detections_per_s": self.detected / span, "brightened": self.brightened,
             "received": self.received, "processed": n, "dropped": self.dropped,
             "bad": self.bad, "errors": self.errors,
             "processing_ms_mean": 1000 * self.proc_sum / n if n else None,
@@ -85,12 +86,13 @@ class FrameStats:
     def error(self):
         self._add(errors=1)
 
-    def processed(self, seconds, faces, latency_s=None, detected=True):
+    def processed(self, seconds, faces, latency_s=None, detected=True, brightened=False):
         """One answered frame: its processing time, faces, and stamp -> publication;
-        ``detected``: its faces came from a fresh detection (not only from optical flow)."""
+        ``detected``: its faces came from a fresh detection (not only from optical flow);
+        ``brightened``: it was dim and brightened before the models saw it."""
         self.last_processed = self._clock()
         values = dict(processed=1, faces=faces, proc_sum=seconds, proc_max=seconds,
-                      detected=int(bool(detected)))
+                      detected=int(bool(detected)), brightened=int(bool(brightened)))
         if latency_s is not None:
             values.update(lat_sum=latency_s, lat_n=1, lat_max=latency_s)
         self._add(**values)

@@ -126,7 +126,7 @@ class FaceMaskNode(Node):
                 face_model_dir=p["face_model_dir"] or None,
                 input_size=int(p["detector_input_size"]),
                 detector_backend=p["detector_backend"], backend=p["backend"],
-                precision=p["precision"])
+                precision=p["precision"], min_white_level=p["min_white_level"])
         except ModelError as exc:
             raise StartupError(f"cannot load the mask classifier: {exc}", EXIT_MODEL) from None
         except FaceModelError as exc:
@@ -185,7 +185,9 @@ class FaceMaskNode(Node):
             f"{clf.precision} on {clf.device}), detector {p['detector']}{details} "
             f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}, "
             f"max_faces {p['max_faces']}, detect_every {p['detect_every']}"
-            f"{', in the background' if p['detect_in_background'] else ''}), input "
+            f"{', in the background' if p['detect_in_background'] else ''}), "
+            + (f"dim frames brightened below white level {p['min_white_level']}"
+               if p["min_white_level"] else "dim frames not brightened") + ", input "
             f"{self.camera.resolved_topic} ({self.camera.msg_type.__name__}, "
             f"{p['reliability']}, keep last 1, max_image_pixels {self.max_pixels}"
             f"{'' if self.camera.enabled else ', disabled'}), threads {p['threads']} "
@@ -218,7 +220,8 @@ class FaceMaskNode(Node):
                 f"more frames skipped for {exc.kind}")
             return
         try:
-            faces = self.pipeline.face_detector.detect(bgr)
+            seen = self.pipeline.prepare(bgr)    # dim frames brightened (exposure.py)
+            faces = self.pipeline.face_detector.detect(seen)
             boxes = [f.box for f in faces]
             with self._lock:
                 if not self.camera.enabled:      # disabled meanwhile: tracks were dropped
@@ -229,7 +232,7 @@ class FaceMaskNode(Node):
                 due = self.tracker.due(boxes, self.classify_budget)
             # classified outside the lock, so that the enable service and parameter changes
             # never wait for the classifier
-            results = self.pipeline.classify_boxes(bgr, boxes, [f.score for f in faces],
+            results = self.pipeline.classify_boxes(seen, boxes, [f.score for f in faces],
                                                    only=due)
             with self._lock:
                 if not self.camera.enabled or self.tracker.version != version:
@@ -244,7 +247,7 @@ class FaceMaskNode(Node):
             self._on_worker_error(item, exc)
             return
         self.stats.processed(time.perf_counter() - t0, len(results), self._latency(msg.header),
-                             self.pipeline.face_detector.last_detected)
+                             self.pipeline.face_detector.last_detected, seen is not bgr)
 
     def _latency(self, header):
         """Seconds from the frame's stamp to now (None for an unset stamp)."""
@@ -326,6 +329,9 @@ class FaceMaskNode(Node):
             self.pipeline.face_detector.every = value
         elif name == "max_faces":
             self.pipeline.face_detector.max_faces = value
+        elif name == "min_white_level":
+            self.pipeline.min_white_level = value
+            self.pipeline.face_detector.reset()   # detect the next frame: applied at once
         elif name == "max_classified_per_frame":
             self.classify_budget = value
         elif name == "publish_annotated":
@@ -347,7 +353,9 @@ class FaceMaskNode(Node):
                 f"{s['processed']} frames in {s['seconds']:.1f} s ({s['processed_fps']:.1f} "
                 f"fps), processing mean {s['processing_ms_mean']:.1f} ms, max "
                 f"{s['processing_ms_max']:.1f} ms, {s['faces_per_frame']:.2f} faces per "
-                f"frame, {s['bad']} bad frames, {s['dropped']} dropped")
+                f"frame, {s['bad']} bad frames, {s['dropped']} dropped"
+                + (f", {s['brightened']} brightened as dim (min_white_level "
+                   f"{self.pipeline.min_white_level})" if s["brightened"] else ""))
         elif self.camera.enabled:
             self.get_logger().info(
                 f"no frames processed in {s['seconds']:.1f} s ({s['bad']} bad frames): "

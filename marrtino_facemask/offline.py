@@ -25,6 +25,7 @@ from .checkpoint import ModelError, default_model_path
 from .classifier import CLASSIFIER_BACKENDS, DEVICES, MaskClassifier
 from .crops import whole_box
 from .data import IMAGE_EXTENSIONS
+from .exposure import DEFAULT_MIN_WHITE_LEVEL
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, FaceModelError)
 from .paths import DEFAULT_PRECISION, PRECISIONS
@@ -168,6 +169,9 @@ def main_detect(argv=None):
                    help="centerface: auto (ONNX Runtime when installed), onnxruntime or opencv")
     p.add_argument("--face-model-dir", default=None,
                    help="folder with the detector weights (default: models/face_detectors)")
+    p.add_argument("--min-white-level", type=int, default=DEFAULT_MIN_WHITE_LEVEL,
+                   help="brighten images whose brightest 1 %% is darker than this grey level, "
+                        "as the node's min_white_level (0: never)")
     p.add_argument("--every", type=int, default=1, help="videos: use every N-th frame")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if args.annotate and os.path.exists(args.annotate) and not os.path.isdir(args.annotate):
@@ -178,7 +182,8 @@ def main_detect(argv=None):
         pipeline = FaceMaskPipeline.create(args.model or default_model_path(), args.detector,
                                            args.face_confidence, args.min_face_size, args.device,
                                            args.face_model_dir, args.input_size,
-                                           args.detector_backend, args.backend, args.precision)
+                                           args.detector_backend, args.backend, args.precision,
+                                           args.min_white_level)
         if args.annotate:
             os.makedirs(args.annotate, exist_ok=True)
         failed = run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1))

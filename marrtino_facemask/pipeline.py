@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import MaskClassifier
+from .exposure import DEFAULT_MIN_WHITE_LEVEL, brighten, check_min_white_level
 from .paths import DEFAULT_PRECISION
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
                     DEFAULT_MIN_FACE_SIZE, make_face_detector)
@@ -54,23 +55,31 @@ def results_from_probs(boxes, face_scores, probs, class_names):
 
 
 class FaceMaskPipeline:
-    """Detect faces in a BGR frame, classify all their crops in one batch."""
+    """Detect faces in a BGR frame, classify all their crops in one batch. A dim frame is
+    brightened first (exposure.py; ``min_white_level`` 0: never)."""
 
-    def __init__(self, face_detector, classifier):
+    def __init__(self, face_detector, classifier, min_white_level=DEFAULT_MIN_WHITE_LEVEL):
         self.face_detector = face_detector
         self.classifier = classifier
+        self.min_white_level = check_min_white_level(min_white_level)
 
     @classmethod
     def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
                min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
                input_size=DEFAULT_INPUT_SIZE, detector_backend="auto", backend="auto",
-               precision=DEFAULT_PRECISION):
+               precision=DEFAULT_PRECISION, min_white_level=DEFAULT_MIN_WHITE_LEVEL):
         """``detector_backend``: how CenterFace runs; ``backend``: how the classifier runs
         (:data:`classifier.CLASSIFIER_BACKENDS`); ``precision``: int8 or float32 files for
-        ONNX Runtime (:mod:`paths`)."""
+        ONNX Runtime (:mod:`paths`); ``min_white_level``: see :mod:`exposure`."""
+        check_min_white_level(min_white_level)    # before the models load
         return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
                                       input_size, detector_backend, precision),
-                   MaskClassifier(model_path, device, backend, precision))
+                   MaskClassifier(model_path, device, backend, precision), min_white_level)
+
+    def prepare(self, bgr):
+        """The frame as both models see it: ``bgr`` itself, or a brightened copy when it is
+        dim (:func:`exposure.brighten`)."""
+        return brighten(bgr, self.min_white_level)[0]
 
     def classify_boxes(self, bgr, boxes, face_scores=None, only=None):
         """Classify given face boxes of one frame (in one batch). ``only``: the indices of
@@ -89,5 +98,6 @@ class FaceMaskPipeline:
                 for i in range(len(boxes))]
 
     def __call__(self, bgr):
+        bgr = self.prepare(bgr)
         faces = self.face_detector.detect(bgr)
         return self.classify_boxes(bgr, [f.box for f in faces], [f.score for f in faces])

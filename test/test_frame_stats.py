@@ -18,7 +18,8 @@ def test_windows_are_read_and_reset_independently():
     stats = FrameStats(clock=clock)
     for i in range(4):
         stats.received()
-        stats.processed(0.1 * (i + 1), faces=2, latency_s=0.2, detected=i % 2 == 0)
+        stats.processed(0.1 * (i + 1), faces=2, latency_s=0.2, detected=i % 2 == 0,
+                        brightened=i == 3)
     stats.dropped()
     stats.bad()
     clock.now += 2.0
@@ -29,7 +30,7 @@ def test_windows_are_read_and_reset_independently():
     assert s["latency_ms_mean"] == pytest.approx(200.0)
     assert s["faces_per_frame"] == pytest.approx(2.0)
     assert s["detections_per_s"] == pytest.approx(1.0)      # 2 of the 4 frames in 2 s
-    assert (s["dropped"], s["bad"], s["errors"]) == (1, 1, 0)
+    assert (s["dropped"], s["bad"], s["errors"], s["brightened"]) == (1, 1, 0, 1)
     clock.now += 1.0
     empty = stats.take("diagnostics")
     assert empty["processed"] == 0 and empty["processing_ms_mean"] is None

@@ -264,6 +264,43 @@ def test_max_faces_bounds_a_frame_full_of_faces(ros, node, astronaut_bgr):
     assert "Traceback" not in node.stderr()
 
 
+def test_dim_frames_are_brightened_and_min_white_level_is_live(ros, node, astronaut_bgr):
+    """A poster of 176 faces at a fifteenth of the light: the node (min_white_level 160 by
+    default) brightens it and finds the faces; with min_white_level 0 it finds none."""
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    face = cv2.resize(astronaut_bgr[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
+    dark = (np.tile(face, (11, 17, 1))[:480, :640] * 0.07).astype(np.uint8)
+
+    def count():
+        return len(ros.request(pub, ros.image_msg(dark), [dets], node, timeout=30)[0]
+                   .detections)
+
+    diags = ros.collector(DiagnosticArray, "/diagnostics", depth=20)
+    diags.clear()
+    for _ in range(8):                         # 2 s of dark frames
+        assert count() > 0
+        ros.spin(0.25)
+    brightened = [int(kv.value) for msg in diags.msgs for st in msg.status
+                  if st.name == STATUS for kv in st.values if kv.key == "brightened_frames"]
+    assert brightened and max(brightened) > 0, brightened
+    (ok,) = ros.set_parameters(NODE, {"min_white_level": 0})
+    assert ok.successful, ok.reason
+    try:
+        node.wait_for_stderr(r"INFO.*parameter min_white_level: 160 -> 0", timeout=5,
+                             spin=ros.spin)
+        assert count() == 0                                    # applied at once
+        for bad in (256, -1):
+            (refused,) = ros.set_parameters(NODE, {"min_white_level": bad})
+            assert not refused.successful and "255" in refused.reason, refused.reason
+    finally:
+        (ok,) = ros.set_parameters(NODE, {"min_white_level": 160})
+        assert ok.successful
+    assert count() > 0
+    assert "Traceback" not in node.stderr()
+
+
 def test_enable_service_removes_and_restores_the_subscription(ros, node, astronaut_bgr):
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
@@ -318,7 +355,8 @@ def test_diagnostics_report_the_frames(ros, node, astronaut_bgr):
         for key in ("enabled", "input_fps", "processed_fps", "detections_per_s",
                     "dropped_frames", "bad_frames",
                     "processing_ms_mean", "processing_ms_max", "latency_ms_mean",
-                    "latency_ms_max", "faces_per_frame", "tracks", "frames_received_total",
+                    "latency_ms_max", "faces_per_frame", "brightened_frames", "tracks",
+                    "frames_received_total",
                     "frames_processed_total", "dropped_frames_total", "bad_frames_total"):
             assert key in values, key
         assert values["enabled"] == "true"
@@ -330,6 +368,7 @@ def test_diagnostics_report_the_frames(ros, node, astronaut_bgr):
         assert 0 < float(values["processing_ms_mean"]) <= float(values["processing_ms_max"])
         assert 0 < float(values["latency_ms_mean"]) <= float(values["latency_ms_max"]) < 5000
         assert float(values["faces_per_frame"]) == pytest.approx(1.0)
+        assert values["brightened_frames"] == "0"              # a well-lit frame
         assert 0 <= float(values["detections_per_s"]) <= float(values["processed_fps"])
     assert any(float(v["input_fps"]) > 0 for _, v in statuses)
     # the detector (in the background) ran on some of these frames
