@@ -24,6 +24,7 @@ import sys
 import tempfile
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import peer  # noqa: E402  (benchmarks/, the script's own folder)
@@ -33,6 +34,7 @@ from timing import timed  # noqa: E402
 from marrtino_facemask.annotate import annotate  # noqa: E402
 from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
 from marrtino_facemask.classifier import MaskClassifier, onnx_path_for  # noqa: E402
+from marrtino_facemask.exposure import brighten  # noqa: E402
 from marrtino_facemask.faces import make_face_detector  # noqa: E402
 from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
@@ -115,6 +117,11 @@ def main():
                          timed(lambda: clf.predict(crops), args.repeat)))
     results = FaceMaskPipeline(make_face_detector("dnn"), classifier)(frame)
     rows.append(("annotate", timed(lambda: annotate(frame, results), args.repeat)))
+    dim = (frame * 0.25).astype(np.uint8)                 # a quarter of the light
+    rows.append(("dim-frame check (min_white_level), a well-lit frame",
+                 timed(lambda: brighten(frame), args.repeat)))
+    rows.append(("dim-frame check and brightening, a quarter of the light",
+                 timed(lambda: brighten(dim), args.repeat)))
     # every detector with the first classifier; the default detector with each classifier
     pairs = [(d, names[0]) for d in DETECTORS] + [(DETECTORS[0], n) for n in names[1:]]
     pairs += [(DETECTORS[1], n) for n in names if CLASSIFIERS[n][1] == "float32"]
