@@ -160,6 +160,7 @@ def accuracy(pipeline, by_image, images, mode, frames, seed, fps, budget=None):
                 classify(pipeline, warm, dets, tracker, budget)
         for frame, boxes in clip(image, [s.box for s in faces], move, frames):
             pacer.next()
+            frame = pipeline.prepare(frame)       # as the node: a dim frame is brightened
             results = classify(pipeline, frame, keyframes.detect(frame), tracker, budget)
             n_frames += 1
             labelled += len(boxes)

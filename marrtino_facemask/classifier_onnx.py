@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .checkpoint import FORMAT, MODEL_PATH_HINT, ModelError, metadata_problem
-from .threads import onnxruntime_session_options
+from .ort_session import SessionError, open_session
 
 ONNX_FORMAT = FORMAT + ".onnx"
 INPUT_NAME = "input"
@@ -71,17 +71,13 @@ def parse_metadata(props, path):
 
 
 def _session(path):
-    import onnxruntime as ort
-    options = onnxruntime_session_options(ort)
-    options.log_severity_level = 3
-    # the detector runs right before on the same cores: idle workers must sleep, not spin
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        return open_session(path)
+    except SessionError as exc:
+        if "too old" in str(exc):
+            raise ModelError(f"cannot read model file '{path}': {exc}") from None
         raise ModelError(f"model file '{path}' is corrupt or not an ONNX model "
-                         f"({reason[:160]}): {EXPORT_HINT}") from None
+                         f"({str(exc)[:160]}): {EXPORT_HINT}") from None
 
 
 def read_metadata(path):

@@ -62,6 +62,7 @@ class Diagnostics:
             "frames_processed_total": totals["processed"],
             "dropped_frames_total": totals["dropped"],
             "bad_frames_total": totals["bad"],
+            "brightened_frames_total": totals["brightened"],
         }
         return DiagnosticStatus(
             level=LEVELS[level], name=self.name, message=message, hardware_id=topic,

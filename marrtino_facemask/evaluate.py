@@ -363,7 +363,8 @@ def versus_baseline(args, face_detector, by_image, images, per_photo_map):
     and AP50 by class, and our mAP50 minus its, paired, with a 95 % interval."""
     baseline = MaskClassifier(args.baseline_model, args.device, args.backend, args.precision)
     result, baseline_map = evaluate_detector(
-        FaceMaskPipeline(face_detector, baseline), by_image, images, args.face_confidence,
+        FaceMaskPipeline(face_detector, baseline, min_white_level=0), by_image, images,
+        args.face_confidence,
         args.face_min_size, args.min_face)
     return {"model": os.path.abspath(baseline.path), "map50": result["map50"],
             "ap50": result["ap50"],
@@ -382,7 +383,8 @@ def compare_detectors(args, classifier, samples, images):
     table, headline_map = {}, None
     for spec in parse_detectors(args.detectors, args.face_model_dir):
         name, kind, size, _ = spec
-        scan = FaceMaskPipeline(scanning_detector(args, spec), classifier)
+        # the photos come brightened already (BrightenedImages): no second pass here
+        scan = FaceMaskPipeline(scanning_detector(args, spec), classifier, min_white_level=0)
         result, per_photo_map = evaluate_detector(
             scan, by_image, images, args.face_confidence, args.face_min_size, args.min_face,
             args.bootstrap, args.seed, headline_map)
@@ -391,7 +393,8 @@ def compare_detectors(args, classifier, samples, images):
                                                         images, per_photo_map)
         headline_map = headline_map or per_photo_map
         node = FaceMaskPipeline(make_detector(args, spec, args.face_confidence,
-                                              args.face_min_size), classifier)
+                                              args.face_min_size), classifier,
+                                min_white_level=0)
         detect_ms, frame_ms = time_frames(node, frames)
         backend = node.face_detector.backend if kind == "centerface" else "opencv"
         table[name] = {"detector": kind, "input_size": size if kind == "centerface" else None,
@@ -425,13 +428,14 @@ def scanning_detector(args, spec):
 
 def compare_conditions(args, classifier, samples, images, headline_map):
     """The first detector and the classifier on the photos (``images``, as they are) under
-    each of ``--conditions`` (conditions.py), then brightened as the node would: end to end as in the detector table, mAP50 minus that on the photos as
-    they are (paired, with a 95 % interval), and the classifier on the labelled boxes."""
+    each of ``--conditions`` (conditions.py), then brightened as the node would: end to end
+    as in the detector table, mAP50 minus that on the photos as they are (paired, with a
+    95 % interval), and the classifier on the labelled boxes."""
     by_image = {}
     for s in samples:
         by_image.setdefault(s.image, []).append(s)
     spec = parse_detectors(args.detectors, args.face_model_dir)[0]
-    scan = FaceMaskPipeline(scanning_detector(args, spec), classifier)
+    scan = FaceMaskPipeline(scanning_detector(args, spec), classifier, min_white_level=0)
     out = {}
     for name in conditions.parse_conditions(args.conditions):
         seen = BrightenedImages(conditions.ConditionImages(images, name, args.seed),

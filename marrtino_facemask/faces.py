@@ -257,18 +257,11 @@ def resolve_backend(backend="auto"):
 
 
 def _onnxruntime_session(path):
-    import onnxruntime as ort
-    from .threads import onnxruntime_session_options
-    options = onnxruntime_session_options(ort)
-    options.log_severity_level = 3   # its warnings about unused initialisers are noise
-    # ONNX Runtime's workers spin after each run by default; the classifier (torch) runs right
-    # after the detector and needs those cores, so they must sleep instead.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from .ort_session import SessionError, open_session
     try:
-        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise FaceModelError(f"cannot read the CenterFace model {path}: {reason[:200]}") from None
+        return open_session(path)
+    except SessionError as exc:
+        raise FaceModelError(f"cannot read the CenterFace model {path}: {exc}") from None
 
 
 class DnnFaceDetector:

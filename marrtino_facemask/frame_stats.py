@@ -111,7 +111,8 @@ class FrameStats:
     def totals(self):
         with self._lock:
             return {f.name: getattr(self._total, f.name) for f in fields(Window)
-                    if f.name in ("received", "processed", "dropped", "bad", "errors")}
+                    if f.name in ("received", "processed", "dropped", "bad", "errors",
+                                  "brightened")}
 
     def since_last_frame(self):
         return self._clock() - self.last_received

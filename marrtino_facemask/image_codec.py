@@ -92,7 +92,10 @@ def image_to_bgr(height, width, encoding, step, data, is_bigendian=0,
         raise FrameError(f"data has {buf.size} bytes but step*height = {step}*{height} = "
                          f"{step * height}", "data_size")
     rows = buf.reshape(height, step)[:, :row_bytes]
-    pixels = rows.view(dtype) if itemsize > 1 else rows
+    # NumPy before 1.23 (Ubuntu 22.04 has 1.21) views only a C-contiguous array as wider
+    # items, and padded rows are not: copy them first (16-bit encodings only)
+    pixels = (np.ascontiguousarray(rows).view(dtype) if itemsize > 1 and step != row_bytes
+              else rows.view(dtype) if itemsize > 1 else rows)
     if itemsize > 1 and bool(is_bigendian) != (sys.byteorder == "big"):
         pixels = pixels.byteswap()
     pixels = pixels.reshape(height, width, channels)

@@ -44,6 +44,7 @@ from . import signals
 from .annotate import annotate
 from .camera_input import CameraInput, topic_name
 from .diagnostics import Diagnostics
+from .exposure import MAX_GAIN
 from .faces import FaceModelError
 from .frame_stats import FrameStats
 from .frame_worker import FrameWorker
@@ -186,7 +187,8 @@ class FaceMaskNode(Node):
             f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}, "
             f"max_faces {p['max_faces']}, detect_every {p['detect_every']}"
             f"{', in the background' if p['detect_in_background'] else ''}), "
-            + (f"dim frames brightened below white level {p['min_white_level']}"
+            + (f"dim frames (white level < {p['min_white_level']}) brightened to "
+               f"{p['min_white_level']} (gain <= {MAX_GAIN:g})"
                if p["min_white_level"] else "dim frames not brightened") + ", input "
             f"{self.camera.resolved_topic} ({self.camera.msg_type.__name__}, "
             f"{p['reliability']}, keep last 1, max_image_pixels {self.max_pixels}"

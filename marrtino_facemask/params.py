@@ -132,11 +132,11 @@ PARAMETERS = (
               "ignore faces whose box is smaller than this many pixels on its longer side",
               range=(1, 4096), live=True),
     ParamSpec("min_white_level", DEFAULT_MIN_WHITE_LEVEL,
-              "a dim frame, whose brightest 1 % of pixels is darker than this grey level "
+              "a dim frame, in which fewer than 1 % of the pixels reach this grey level "
               f"(0-255), is brightened up to it (a gain of at most {MAX_GAIN:g}) before "
               "detection and classification; brighter frames are untouched. 0: never. The "
-              "default changes none of the dataset's photos and lifts a frame with a "
-              "quarter of the light back (mAP50 0.62 to 0.78 on our validation photos)",
+              "default changes none of our validation photos and lifts a frame with a "
+              "quarter of the light back (mAP50 0.62 to 0.78 on them)",
               range=(0, 255), live=True),
     ParamSpec("max_faces", DEFAULT_MAX_FACES,
               "at most this many faces per frame, the best scored: bounds the work of a "

@@ -3,6 +3,9 @@
 #
 #   MARRTINO_DISTRO=kilted (default)  Python 3.11, requirements/env.txt,       venv <repo>/.venv
 #   MARRTINO_DISTRO=jazzy             Python 3.12, requirements/env-jazzy.txt, venv <repo>/.venv-jazzy
+#   MARRTINO_DISTRO=humble-libs       Python 3.10, requirements/env-humble-libs.txt,
+#                                     venv <repo>/.venv-humble-libs: no ROS (no Humble wheels
+#                                     exist), Ubuntu 22.04's library versions, for the ROS-free code
 #
 # The ROS wheels of each distro are built for one CPython version only. $MARRTINO_VENV still
 # overrides the venv's location. The last field is the variable that names a Fast DDS XML
@@ -15,9 +18,15 @@ marrtino_distro_spec() {
     case "${MARRTINO_DISTRO:-kilted}" in
         kilted) echo "3.11 requirements/env.txt .venv FASTDDS_DEFAULT_PROFILES_FILE" ;;
         jazzy) echo "3.12 requirements/env-jazzy.txt .venv-jazzy FASTRTPS_DEFAULT_PROFILES_FILE" ;;
-        *) echo "MARRTINO_DISTRO=${MARRTINO_DISTRO} is not a known distro: use kilted or jazzy" >&2
+        humble-libs) echo "3.10 requirements/env-humble-libs.txt .venv-humble-libs FASTRTPS_DEFAULT_PROFILES_FILE" ;;
+        *) echo "MARRTINO_DISTRO=${MARRTINO_DISTRO} is not a known distro: use kilted, jazzy or humble-libs" >&2
            return 2 ;;
     esac
+}
+
+# marrtino_distro_has_ros -> true unless the environment has no ROS 2 (humble-libs)
+marrtino_distro_has_ros() {
+    [[ "${MARRTINO_DISTRO:-kilted}" != humble-libs ]]
 }
 
 # marrtino_python_is VERSION COMMAND -> true if COMMAND runs Python VERSION (e.g. 3.12)

@@ -19,7 +19,7 @@ _marrtino_env() {
     # shellcheck source=distro.sh
     source "$repo/scripts/distro.sh" || return 1
     spec="$(marrtino_distro_spec)" || return 2
-    unset -f marrtino_distro_spec marrtino_python_is marrtino_find_python
+    unset -f marrtino_distro_spec marrtino_python_is marrtino_find_python marrtino_distro_has_ros
     read -r pyver _ venv_name profiles_var <<<"$spec"
     venv="${MARRTINO_VENV:-$repo/$venv_name}"
     case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac

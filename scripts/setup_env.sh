@@ -2,7 +2,9 @@
 # Create or update the project's development environment (see DEVELOPERS.md):
 #   - a venv at $MARRTINO_VENV with the ROS 2 wheels of $MARRTINO_DISTRO (scripts/distro.sh):
 #     kilted (default): Python 3.11, requirements/env.txt, <repo>/.venv;
-#     jazzy: Python 3.12, requirements/env-jazzy.txt, <repo>/.venv-jazzy
+#     jazzy: Python 3.12, requirements/env-jazzy.txt, <repo>/.venv-jazzy;
+#     humble-libs: Python 3.10, requirements/env-humble-libs.txt, <repo>/.venv-humble-libs
+#     (no ROS: Ubuntu 22.04's NumPy, OpenCV, SciPy for the ROS-free code)
 #     (the face detectors' weights ship in models/face_detectors: no extra package);
 #   - the /opt/python/cpXY-cpXY links that the ROS wheels' CMake files expect;
 #   - the vendored interfaces/vision_msgs, built with colcon into <venv>/ros_ws, but only
@@ -104,6 +106,7 @@ up_to_date() {
             [[ "$(stamp_get interfaces)" == "$WANT_IFACES" ]] || return 1
             [[ -d "$WS/install/lib/python$PYVER/site-packages/vision_msgs" ]] || return 1
             links_ok || return 1 ;;
+        none) ! marrtino_distro_has_ros || return 1 ;;
         *) return 1 ;;
     esac
 }
@@ -218,7 +221,11 @@ link_to() {  # link_to TARGET LINKNAME (idempotent)
     say "  linked $name -> $target"
 }
 
-if [[ "$(stamp_get interfaces)" == "$WANT_IFACES" && "$OLD_SCRIPT" == "$WANT_SCRIPT" &&
+if ! marrtino_distro_has_ros; then
+    say "no ROS 2 in this environment (${MARRTINO_DISTRO}): vision_msgs not needed"
+    rm -rf "$WS"
+    VM_MODE=none
+elif [[ "$(stamp_get interfaces)" == "$WANT_IFACES" && "$OLD_SCRIPT" == "$WANT_SCRIPT" &&
       "$(stamp_get vision_msgs)" == built && -d "$WS/install/lib/python$PYVER/site-packages/vision_msgs" ]]; then
     VM_MODE=built
     links_ok || ensure_opt_python_links

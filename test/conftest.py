@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_ONNX_CANDIDATES = [REPO_ROOT / "models" / "facemask_resnet18.onnx",
                            REPO_ROOT / "models" / "facemask_resnet18_int8.onnx"]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
-NO_TORCH = "torch is not installed here (the Jazzy environment is torch-free)"
+NO_TORCH = "torch is not installed here (the Jazzy and humble-libs environments are torch-free)"
 # Fixtures whose users need ROS 2; their tests get the ``ros`` marker.
 ROS_FIXTURES = {"ros", "ros_session", "start_node", "start_module_node"}
 # Linux: domain ids above 101 can collide with the ephemeral port range; 0 is everybody's.

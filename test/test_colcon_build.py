@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("rclpy", reason="needs a ROS 2 environment (colcon, ament)")
+
 REPO = Path(__file__).resolve().parents[1]
 PKG = 'marrtino_facemask'
 PY_DIR = 'python%d.%d' % sys.version_info[:2]

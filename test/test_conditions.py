@@ -43,6 +43,7 @@ def test_each_condition_does_what_it_says():
 
     bright = np.full((64, 64, 3), 200, np.uint8)
     assert 45 < conditions.apply("low_light", bright, "x").mean() < 55
+    assert 17 < conditions.apply("dark", bright, "x").mean() < 23
 
 
 def test_strengths_follow_the_photo_size():

@@ -68,9 +68,13 @@ def test_the_gain_is_bounded_and_the_output_never_darkens_as_the_input_brightens
 def test_any_image_shape_works():
     for image, expected in ((np.zeros((1, 1, 3), np.uint8), MAX_GAIN),
                             (np.full((3, 2000), 40, np.uint8), 4.0),
-                            (np.zeros((2000, 3, 3), np.uint8), MAX_GAIN)):
+                            (np.full((30, 20, 1), 80, np.uint8), 2.0),
+                            (np.zeros((2000, 3, 3), np.uint8), MAX_GAIN),
+                            (np.zeros((600, 800, 3), np.uint8)[::2, 1::3], MAX_GAIN)):
         frame, gain = brighten(image)
-        assert frame.shape == image.shape and gain == expected
+        assert frame.shape == image.shape and frame.dtype == np.uint8 and gain == expected
+    with pytest.raises(ValueError, match="8-bit"):
+        brighten(np.zeros((4, 4), np.uint16))
 
 
 def test_bad_levels_are_one_line():
@@ -114,6 +118,11 @@ def test_the_pipeline_brightens_before_both_models(astronaut_bgr, tiny_checkpoin
     off = FaceMaskPipeline.create(tiny_checkpoint, backend="torch", min_white_level=0)
     assert on.min_white_level == DEFAULT_MIN_WHITE_LEVEL
     assert off(dark) == [] and len(on(dark)) > 150
+    crops = []                                 # what the classifier is given: brightened crops
+    predict = on.classifier.predict
+    on.classifier.predict = lambda batch, *a, **k: crops.extend(batch) or predict(batch, *a, **k)
+    on(dark)
+    assert crops and np.mean([c.mean() for c in crops]) > 4 * dark.mean()
     assert on.prepare(astronaut_bgr) is astronaut_bgr
     with pytest.raises(ValueError, match=r"\[0, 255\]"):
         FaceMaskPipeline.create(tiny_checkpoint, backend="torch", min_white_level=300)

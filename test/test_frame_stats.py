@@ -36,7 +36,7 @@ def test_windows_are_read_and_reset_independently():
     assert empty["processed"] == 0 and empty["processing_ms_mean"] is None
     assert stats.take("log")["processed"] == 4          # the other window still has them
     assert stats.totals() == {"received": 4, "processed": 4, "dropped": 1, "bad": 1,
-                              "errors": 0}
+                              "errors": 0, "brightened": 1}
 
 
 def test_health():

@@ -20,6 +20,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
 
+from marrtino_facemask.exposure import brighten  # noqa: E402
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 
 IMAGE_TOPIC = "/camera/image_raw"
@@ -277,6 +278,16 @@ def test_dim_frames_are_brightened_and_min_white_level_is_live(ros, node, astron
         return len(ros.request(pub, ros.image_msg(dark), [dets], node, timeout=30)[0]
                    .detections)
 
+    (ok,) = ros.set_parameters(NODE, {"publish_annotated": True})   # an earlier test's False
+    assert ok.successful, ok.reason
+    annotated = ros.collector(Image, "/facemask/image_annotated")
+    ros.wait_ready(node, pub, outputs=(DETECTIONS, "/facemask/image_annotated"))
+    found, image = ros.request(pub, ros.image_msg(dark), [dets, annotated], node, timeout=30)
+    assert len(found.detections) > 0
+    # the annotated image is the camera's dark frame (boxes drawn on it), not the brightened one
+    shown = np.frombuffer(bytes(image.data), np.uint8).reshape(dark.shape)
+    brightened = np.median(brighten(dark)[0])
+    assert abs(np.median(shown) - np.median(dark)) <= 2 < brightened - np.median(dark) - 20
     diags = ros.collector(DiagnosticArray, "/diagnostics", depth=20)
     diags.clear()
     for _ in range(8):                         # 2 s of dark frames
@@ -356,7 +367,7 @@ def test_diagnostics_report_the_frames(ros, node, astronaut_bgr):
                     "dropped_frames", "bad_frames",
                     "processing_ms_mean", "processing_ms_max", "latency_ms_mean",
                     "latency_ms_max", "faces_per_frame", "brightened_frames", "tracks",
-                    "frames_received_total",
+                    "frames_received_total", "brightened_frames_total",
                     "frames_processed_total", "dropped_frames_total", "bad_frames_total"):
             assert key in values, key
         assert values["enabled"] == "true"

@@ -4,13 +4,15 @@ import json
 import os
 import re
 
-from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC
+import pytest
+
 from marrtino_facemask.params import PARAMETERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_COMMAND = "./scripts/env.sh python -m pytest"
 JAZZY_TEST_COMMAND = ("MARRTINO_DISTRO=jazzy MARRTINO_TEST_BACKEND=onnxruntime "
                       "./scripts/env.sh python -m pytest -m ros")
+HUMBLE_LIBS_TEST_COMMAND = 'MARRTINO_DISTRO=humble-libs ./scripts/env.sh python -m pytest -m "not ros"'
 DEMO_COMMAND = "./scripts/env.sh python -m marrtino_facemask demo"
 
 
@@ -31,15 +33,17 @@ def _table_rows(text, header_start):
 
 
 def test_ci_runs_the_readme_test_commands():
-    """CI runs the README's two test commands (Kilted, then Jazzy), both whatever the first
-    gives, and fails if either fails."""
+    """CI runs the README's three test commands (Kilted, Jazzy, then Humble's libraries),
+    each whatever the others give, and fails if any fails."""
     readme = _read("README.md")
     assert TEST_COMMAND in readme and DEMO_COMMAND in readme and JAZZY_TEST_COMMAND in readme
+    assert HUMBLE_LIBS_TEST_COMMAND in readme
     ci = [ln.strip() for ln in _read(".ci/run").splitlines()
           if ln.strip() and not ln.lstrip().startswith("#")]
     runs = [ln for ln in ci if "./scripts/env.sh" in ln]
     assert runs == [f"{TEST_COMMAND} || status=$?",
-                    f"{JAZZY_TEST_COMMAND} || {{ [[ $status -ne 0 ]] || status=$?; }}"]
+                    f"{JAZZY_TEST_COMMAND} || {{ [[ $status -ne 0 ]] || status=$?; }}",
+                    f"{HUMBLE_LIBS_TEST_COMMAND} || {{ [[ $status -ne 0 ]] || status=$?; }}"]
     assert ci[-1] == "exit $status" and "set -e" not in "\n".join(ci)
 
 
@@ -67,9 +71,10 @@ def test_parameter_table_matches_the_node():
 
 
 def test_topics_in_the_readme_are_the_node_topics():
+    pytest.importorskip("rclpy")
     from marrtino_facemask.diagnostics import DIAGNOSTICS_TOPIC
     from marrtino_facemask.label_info import LABEL_INFO_TOPIC
-    from marrtino_facemask.node import ENABLE_SERVICE
+    from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC, ENABLE_SERVICE
     readme = _read("README.md")
     for name in (DETECTIONS_TOPIC, ANNOTATED_TOPIC, LABEL_INFO_TOPIC, DIAGNOSTICS_TOPIC,
                  ENABLE_SERVICE):
