@@ -80,13 +80,18 @@ def move_box(box, m):
     return (pts[0, 0], pts[0, 1], pts[1, 0], pts[1, 1])
 
 
-def clip(image, boxes, move, frames):
-    """The frames of a simulated camera move over ``image`` and the boxes in each."""
+def clip(image, boxes, move, frames, flicker=0.0, rng=None):
+    """The frames of a simulated camera move over ``image`` and the boxes in each. With
+    ``flicker`` F, each frame's exposure is also scaled by a factor drawn from ``rng`` in
+    [1 - F, 1 + F] (a camera's auto-exposure hunting)."""
     size = (image.shape[1], image.shape[0])
     for step in range(frames):
         m = affine(step, move, size)
-        yield (cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT), [move_box(b, m) for b in boxes])
+        frame = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT)
+        if flicker:
+            frame = cv2.convertScaleAbs(frame, alpha=rng.uniform(1 - flicker, 1 + flicker))
+        yield frame, [move_box(b, m) for b in boxes]
 
 
 def validation_photos(data, classifier):
@@ -130,8 +135,9 @@ def classify(pipeline, frame, dets, tracker, budget):
                                                   only=tracker.due(boxes, budget)))
 
 
-def accuracy(pipeline, by_image, images, mode, frames, seed, fps, budget=None):
+def accuracy(pipeline, by_image, images, mode, frames, seed, fps, budget=None, flicker=0.0):
     rng = np.random.default_rng(seed)
+    exposure_rng = np.random.default_rng([seed, 1])     # the flicker's own stream
     tracker = None if budget is None else FaceTracker()
     keyframes, background = scheduler(pipeline, mode)
     pacer = Pacer(1 / fps if background else 0)
@@ -158,7 +164,8 @@ def accuracy(pipeline, by_image, images, mode, frames, seed, fps, budget=None):
             dets = keyframes.detect(warm)
             if tracker is not None:            # the tracker sees the frames before, too
                 classify(pipeline, warm, dets, tracker, budget)
-        for frame, boxes in clip(image, [s.box for s in faces], move, frames):
+        for frame, boxes in clip(image, [s.box for s in faces], move, frames, flicker,
+                                 exposure_rng):
             pacer.next()
             frame = pipeline.prepare(frame)       # as the node: a dim frame is brightened
             results = classify(pipeline, frame, keyframes.detect(frame), tracker, budget)
@@ -222,6 +229,9 @@ def main():
     p.add_argument("--frames", type=int, default=6, help="frames per simulated clip")
     p.add_argument("--threads", type=int, default=1, help="as the node's threads parameter")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flicker", type=float, default=0.0,
+                   help="accuracy table: scale each clip frame's exposure by a seeded factor "
+                        "in [1 - F, 1 + F] (auto-exposure hunting; default 0: steady)")
     p.add_argument("--classified", default="",
                    help="max_classified_per_frame values, comma-separated: run the node's "
                         "tracker with each (default: no tracker, each frame's own "
@@ -264,12 +274,15 @@ def main():
     by_image = validation_photos(args.data, pipeline.classifier)
     images = ImageCache(args.data)
     print(f"\n{len(by_image)} validation photos, {args.frames} frames each, moving 2 to 8 px "
-          f"a frame (seed {args.seed})\n")
+          f"a frame (seed {args.seed})"
+          + (f", exposure changing by up to {args.flicker:.0%} a frame" if args.flicker else "")
+          + "\n")
     print("| detect_every | recall IoU 0.3 | recall IoU 0.5 | false det. / frame | "
           f"accuracy >= {MIN_FACE} px | macro recall >= {MIN_FACE} px |")
     print("| --- | --- | --- | --- | --- | --- |")
     for mode, budget in modes:
-        r = accuracy(pipeline, by_image, images, mode, args.frames, args.seed, args.fps, budget)
+        r = accuracy(pipeline, by_image, images, mode, args.frames, args.seed, args.fps, budget,
+                     args.flicker)
         print(f"| {row_name(mode, budget)} | {r['recall_0.3']:.3f} | {r['recall_0.5']:.3f} | "
               f"{r['false_per_frame']:.2f} | {r['accuracy']:.3f} | {r['macro_recall']:.3f} |",
               flush=True)

@@ -278,9 +278,11 @@ class BackgroundDetector(KeyframeDetector):
         self._store(generation, gray, faces, since)
         return [rounded(f) for f in faces]       # followed on sub-pixel boxes, handed on whole
 
-    def close(self):
+    def close(self, timeout=1.0):
+        """Stop the detector's thread, waiting up to ``timeout`` s for a detection in flight
+        (0: not at all, for a process that ends at once)."""
         _OPEN.discard(self)
-        self._worker.stop(timeout=1.0)
+        self._worker.stop(timeout=timeout)
 
 
 @atexit.register

@@ -451,3 +451,19 @@ def test_max_faces_keeps_the_best_scored_on_detected_and_followed_frames(detecto
     assert len(keyframes.detect(pan(poster, 2, 3, 2, 1.0))) <= 3
     with pytest.raises(ValueError, match="max_faces"):
         keyframes.max_faces = 0
+
+
+def test_a_face_is_followed_through_a_change_of_exposure(detector, three_faces):
+    """The camera's exposure drops by a third while it pans: each face's region is matched in
+    brightness before the flow (box_flow.match_brightness), so the faces still land where
+    the detector finds them."""
+    before = detector.detect(three_faces)
+    darker = cv2.convertScaleAbs(pan(three_faces, 1, 7, -3, 1.0), alpha=0.6)
+    moved = propagate_faces(to_gray(three_faces), to_gray(darker), before)
+    truth = detector.detect(darker)
+    assert len(moved) == len(truth) == 3
+    assert iou_matrix(boxes(moved), boxes(truth)).max(axis=1).min() >= 0.8
+    same = np.full((10, 10), 100, np.uint8)
+    brighter = same + 1                                                  # 1 %: left alone
+    assert box_flow.match_brightness(same, brighter) is brighter
+    assert box_flow.match_brightness(same, same // 2).mean() == pytest.approx(100, abs=1)
