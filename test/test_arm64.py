@@ -1,0 +1,105 @@
+"""The package on ARM64: `detect` gives the same answers on the CPU cores of a Raspberry Pi 4
+(Cortex-A72) and a Raspberry Pi 5 (Cortex-A76) as on this x86 machine.
+
+A robot's computer is often an ARM board. There ONNX Runtime and OpenCV run other kernels than
+here: NEON instead of AVX2, and int8 dot-product instructions on the A76, which the A72 lacks.
+`scripts/setup_arm64.sh` builds Debian's arm64 CPython with the aarch64 wheels of
+requirements/arm64.txt, run by qemu. These tests run `detect` there, with no torch as on the
+robot, and compare its JSON lines with those of the same command run here, on real pictures
+(and on a few photos of face_mask_scenes when it is present).
+
+Skipped when the ARM64 environment is absent, unless MARRTINO_REQUIRE_ARM64=1 (CI builds it and
+sets that), when they fail instead; and in the environments of other Python versions than 3.11,
+the emulated interpreter's.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from benchmarks import frames
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARM64_DIR = Path(os.environ.get("MARRTINO_ARM64_DIR", REPO_ROOT / ".arm64"))
+ARM64_PYTHON = ARM64_DIR / "bin" / "python"
+CORES = ("cortex-a72", "cortex-a76")
+DATASET = Path(os.environ.get("FACE_MASK_SCENES",
+                              REPO_ROOT.parent / "shared" / "data" / "face_mask_scenes"))
+DATASET_PHOTOS = 3  # emulation is slow: about 3 s a photo on the A76, 5 s on the A72
+# How far the two machines may differ. int8 arithmetic is exact on both, but the float parts
+# (resizing, normalisation, softmax) may round differently.
+MAX_BOX_PX = 1
+MAX_SCORE = 1e-3
+# `python -m marrtino_facemask detect ...`, after checking that this is an aarch64 Python
+# without torch (as on the robot)
+DETECT = ("import importlib.util, platform, runpy, sys\n"
+          "assert platform.machine() == 'aarch64', platform.machine()\n"
+          "assert importlib.util.find_spec('torch') is None, 'torch is importable'\n"
+          "sys.argv = ['marrtino_facemask', 'detect'] + sys.argv[1:]\n"
+          "runpy.run_module('marrtino_facemask', run_name='__main__', alter_sys=True)\n")
+
+if sys.version_info[:2] != (3, 11):
+    # the emulated interpreter is CPython 3.11 with the newest wheels, as in the default
+    # (Kilted) environment, so that the machine is all that differs
+    pytest.skip("compares with this project's default environment (Python 3.11); this is "
+                f"Python {sys.version_info[0]}.{sys.version_info[1]}", allow_module_level=True)
+if not ARM64_PYTHON.exists():
+    why = f"no emulated ARM64 environment at {ARM64_DIR} (build it with scripts/setup_arm64.sh)"
+    if os.environ.get("MARRTINO_REQUIRE_ARM64") == "1":
+        raise RuntimeError(why + ", and MARRTINO_REQUIRE_ARM64=1 asks for it")
+    pytest.skip(why, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("arm64_pictures")
+    for faces, frame in frames.bench_frames().items():
+        cv2.imwrite(str(folder / f"frame_{faces}_faces.png"), frame)
+    if (DATASET / "images").is_dir():
+        for photo in sorted((DATASET / "images").iterdir())[:DATASET_PHOTOS]:
+            (folder / photo.name).symlink_to(photo)
+    return folder
+
+
+def detect(python, pictures, out, env=None, code=None):
+    cmd = ([str(python), "-c", code] if code else [str(python), "-m", "marrtino_facemask", "detect"])
+    proc = subprocess.run(cmd + ["--jsonl", str(out), str(pictures)], cwd=REPO_ROOT,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        lines = [json.loads(line) for line in f]
+    return {Path(line["image"]).name: line["detections"] for line in lines}
+
+
+@pytest.fixture(scope="module")
+def here(pictures, tmp_path_factory):
+    return detect(sys.executable, pictures, tmp_path_factory.mktemp("x86") / "detect.jsonl")
+
+
+def test_the_pictures_have_faces_here(here):
+    """The comparison below means something only if there are faces to compare."""
+    assert [d["label"] for d in here["frame_1_faces.png"]] == ["without_mask"]
+    assert len(here["frame_3_faces.png"]) == 3
+    assert here["frame_0_faces.png"] == []
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_detect_on_arm64_gives_the_answers_of_this_machine(core, pictures, here, tmp_path):
+    arm = detect(ARM64_PYTHON, pictures, tmp_path / "detect.jsonl",
+                 env={"MARRTINO_ARM64_CPU": core}, code=DETECT)
+    assert sorted(arm) == sorted(here)
+    for name, ours in here.items():
+        theirs = arm[name]
+        assert len(theirs) == len(ours), name
+        for a, b in zip(theirs, ours):
+            assert max(abs(p - q) for p, q in zip(a["bbox"], b["bbox"])) <= MAX_BOX_PX, (name, a, b)
+            assert a["label"] == b["label"], (name, a, b)
+            assert abs(a["face_score"] - b["face_score"]) <= MAX_SCORE, (name, a, b)
+            for label, p in b["scores"].items():
+                assert abs(a["scores"][label] - p) <= MAX_SCORE, (name, label, a, b)
