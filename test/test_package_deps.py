@@ -35,8 +35,9 @@ TRAINING_ONLY = {"torch", "torchvision", "onnx", "onnx2torch"}
 # ROS packages with no wheel in this environment (so not in its ament index); all are in
 # ROS 2 Humble and newer.
 ROS_PACKAGES_WITHOUT_WHEELS = {"launch", "launch_ros", "rviz2", "vision_msgs"}
-# The test modules' own helpers, imported by name from test/.
-TEST_HELPERS = {p.stem for p in (REPO / "test").glob("*.py")}
+# The test modules' own helpers, imported by name from test/, and this repository's benchmark
+# frames (benchmarks/frames.py, which test_arm64.py draws on): the tests run from the repository.
+TEST_HELPERS = {p.stem for p in (REPO / "test").glob("*.py")} | {"benchmarks"}
 # Used by setup.cfg ([tool:pytest] timeout), not imported.
 TEST_PLUGINS = {"python3-pytest-timeout"}
 
