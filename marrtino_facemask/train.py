@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from .augment import augmented_crop
-from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, build_model,
-                         save_checkpoint, stored_state)
+from .checkpoint import (DEFAULT_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, ModelError,
+                         build_model, save_checkpoint, stored_state)
 from .classifier import DEVICES
 from .classifier_torch import predict_probs, resolve_device, to_tensor_batch
 from .crops import DEFAULT_MARGIN, crop_face, whole_box
 from .detection_metrics import match_boxes
+from .distill import EnsembleTeacher, distillation_loss
 from .faces import DETECTOR_KINDS, FaceModelError, make_face_detector
 from .data import (DatasetError, FaceSample, ImageCache, group_near_duplicates, load_samples,
                    load_split, save_split, split_groups, stem_of)
@@ -82,12 +83,31 @@ def parse_args(argv):
     p.add_argument("--pretrained", default=None,
                    help="FILE with a torchvision ResNet18 state_dict, or 'imagenet' to download "
                         "torchvision's weights (needs a network); default: from scratch")
+    p.add_argument("--teachers", nargs="+", default=None, metavar="PT",
+                   help="distil from these trained classifiers (.pt, same input size and "
+                        "margin): the student also learns their averaged probabilities at "
+                        "--distill-temperature (marrtino_facemask.distill); default: labels only")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="weight of the teachers' term in the loss, 0 to 1 (the labels' term "
+                        "gets 1 minus it)")
+    p.add_argument("--distill-temperature", type=float, default=2.0,
+                   help="softmax temperature of the teachers' and the student's outputs in "
+                        "the distillation term")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="data-loading processes (0, the default and the shipped model's "
+                        "recipe: crops are cut in the training process; more feed a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if not 0.0 <= args.camera_augment <= 1.0:
         p.error(f"--camera-augment must be a probability from 0 to 1, not {args.camera_augment}")
+    if not 0.0 <= args.distill_weight <= 1.0:
+        p.error(f"--distill-weight must be from 0 to 1, not {args.distill_weight}")
+    if not args.distill_temperature > 0:
+        p.error(f"--distill-temperature must be > 0, not {args.distill_temperature}")
+    if args.workers < 0:
+        p.error(f"--workers must be 0 or more, not {args.workers}")
     return args
 
 
@@ -120,6 +140,14 @@ class CropDataset(torch.utils.data.Dataset):
                                   scale=(0.95, 1.05), shift=0.03, camera=self.camera), s.label
         return augmented_crop(self.images[s.image], s.box, self.size, self.margin, self.rng,
                               camera=self.camera), s.label
+
+
+def seed_worker(worker_id):
+    """Give each data-loading process its own augmentation stream. Each worker holds a copy of
+    the dataset, and so of its generator: without this, they would all cut the same crops.
+    torch seeds every worker differently, from the run's seed, at each epoch."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset.rng = np.random.default_rng(torch.initial_seed() % 2 ** 63)
 
 
 def collate(mean, std):
@@ -284,7 +312,8 @@ def train(args, command=None):
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
         sampler=make_sampler([s.label for s in train_samples], args.balance, generator,
                              len(synth) if synth else 0, args.synth_incorrect),
-        collate_fn=collate(mean, std))
+        collate_fn=collate(mean, std), num_workers=args.workers,
+        persistent_workers=args.workers > 0, worker_init_fn=seed_worker if args.workers else None)
 
     model = build_model(len(CLASS_NAMES))
     if args.pretrained:
@@ -295,6 +324,11 @@ def train(args, command=None):
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    teacher = None
+    if args.teachers:
+        teacher = EnsembleTeacher(args.teachers, args.input_size, margin, mean, std).to(device)
+        print(f"distillation: {len(args.teachers)} teachers, weight {args.distill_weight:g}, "
+              f"temperature {args.distill_temperature:g}", flush=True)
     writer = _tensorboard(out)
     try:
         from tqdm import tqdm
@@ -323,6 +357,10 @@ def train(args, command=None):
             x, y = x.to(device), y.to(device)
             logits = model(x)
             loss = criterion(logits, y)
+            if teacher is not None:
+                soft = teacher(x, args.distill_temperature)
+                loss = ((1 - args.distill_weight) * loss + args.distill_weight
+                        * distillation_loss(logits, soft, args.distill_temperature))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -388,7 +426,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train(args, command=" ".join(["python -m marrtino_facemask train", *argv]))
-    except (DatasetError, FaceModelError, ValueError, OSError) as exc:
+    except (DatasetError, FaceModelError, ModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
