@@ -35,7 +35,8 @@ from marrtino_facemask.annotate import annotate  # noqa: E402
 from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
 from marrtino_facemask.classifier import MaskClassifier, onnx_path_for  # noqa: E402
 from marrtino_facemask.exposure import brighten  # noqa: E402
-from marrtino_facemask.faces import make_face_detector  # noqa: E402
+from marrtino_facemask.faces import (DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,  # noqa: E402
+                                     CenterFaceDetector, make_face_detector)
 from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
 from marrtino_facemask.threads import apply_threads, describe_threads  # noqa: E402
@@ -76,6 +77,10 @@ def main():
     p.add_argument("--classifiers", default=",".join(CLASSIFIERS),
                    help=f"comma-separated, of {', '.join(CLASSIFIERS)}; the first one runs in "
                         "the whole-frame rows of every detector")
+    p.add_argument("--also-detector", action="append", default=[], metavar="ONNX",
+                   help="another CenterFace ONNX file to time at 640 on ONNX Runtime, as it is, "
+                        "in the detector and whole-frame rows (repeatable); e.g. the previous "
+                        "release's int8 file from git, to compare in the same run")
     p.add_argument("--default-only", action="store_true",
                    help="time only the default pipeline on the 0/1/3-face frames (and the peer); "
                         "needs only the default models")
@@ -100,12 +105,23 @@ def main():
           f"input {classifier.input_size}px, opencv {cv2.__version__}, "
           + ", ".join(f"{m} {v}" for m, v in versions.items()))
     rows = []
+    detectors = [(name, lambda kind=kind, size=size, backend=backend, precision=precision:
+                  make_face_detector(kind, input_size=size or 640, backend=backend,
+                                     precision=precision))
+                 for name, kind, size, backend, precision in DETECTORS]
+    for path in args.also_detector:
+        if not os.path.isfile(path):
+            p.error(f"--also-detector {path}: no such file")
+        # precision float32: run the file itself, not an int8 copy beside it
+        detectors.append((f"centerface@640 onnxruntime {os.path.basename(path)}",
+                          lambda path=path: CenterFaceDetector(
+                              DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE, path, 640,
+                              "onnxruntime", "float32")))
     step, raw = bgr_to_encoding(frame, "rgb8")
     rows.append(("decode rgb8 640x480 -> bgr", timed(lambda: image_to_bgr(480, 640, "rgb8", step, raw),
                                                     args.repeat)))
-    for name, kind, size, backend, precision in DETECTORS:
-        det = make_face_detector(kind, input_size=size or 640, backend=backend,
-                                 precision=precision)
+    for name, make in detectors:
+        det = make()
         faces = det.detect(frame)
         rows.append((f"face detector {name} ({len(faces)} face)", timed(lambda: det.detect(frame),
                                                                         args.repeat)))
@@ -123,11 +139,10 @@ def main():
     rows.append(("dim-frame check and brightening, a quarter of the light",
                  timed(lambda: brighten(dim), args.repeat)))
     # every detector with the first classifier; the default detector with each classifier
-    pairs = [(d, names[0]) for d in DETECTORS] + [(DETECTORS[0], n) for n in names[1:]]
-    pairs += [(DETECTORS[1], n) for n in names if CLASSIFIERS[n][1] == "float32"]
-    for (name, kind, size, backend, precision), cname in pairs:
-        pipe = FaceMaskPipeline(make_face_detector(kind, input_size=size or 640, backend=backend,
-                                                   precision=precision), classifiers[cname])
+    pairs = [(d, names[0]) for d in detectors] + [(detectors[0], n) for n in names[1:]]
+    pairs += [(detectors[1], n) for n in names if CLASSIFIERS[n][1] == "float32"]
+    for (name, make), cname in pairs:
+        pipe = FaceMaskPipeline(make(), classifiers[cname])
         med, p90 = timed(lambda: pipe(frame), args.repeat)
         rows.append((f"whole frame, {name} + classifier {cname}", (med, p90)))
     width = max(len(name) for name, _ in rows)

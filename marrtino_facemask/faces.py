@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .detector_graph import takes_frames
 from .paths import DEFAULT_PRECISION, PRECISIONS, models_dir, onnx_for_precision
 
 DETECTOR_KINDS = ("centerface", "dnn", "haar")
@@ -118,7 +119,9 @@ class CenterFaceDetector:
     finds masked, small and turned faces far better than res10.
 
     The frame is resized so that its longer side is ``input_size`` px (aspect kept, each
-    side rounded up to a multiple of 32, as the network needs) and fed as RGB 0..255. The net
+    side rounded up to a multiple of 32, as the network needs) and fed as RGB 0..255: a float
+    planar blob, or the uint8 BGR frame itself to the int8 file that ``quantize`` writes
+    (detector_graph.py: the same outputs, faster). The net
     returns, at stride 4, a face-centre heatmap, log box sizes, centre offsets and five
     landmarks relative to the box; :meth:`decode` turns them into boxes, and OpenCV's NMS
     removes overlaps.
@@ -148,6 +151,7 @@ class CenterFaceDetector:
         self.min_face_size = min_face_size
         self.backend = resolve_backend(backend)
         self.precision = "float32"
+        self.takes_frames = False   # the uint8 BGR frame as input (detector_graph.py)
         if self.backend == "onnxruntime":
             # int8: the copy that `quantize` wrote beside the file, where there is one
             path = onnx_for_precision(path, precision)
@@ -155,8 +159,9 @@ class CenterFaceDetector:
             self.path = path
             self.precision = self._session.get_modelmeta().custom_metadata_map.get(
                 "precision", "float32")
+            self.takes_frames = takes_frames(self._session)
             try:   # fail now, not on the first frame (a net exported with a fixed input size)
-                self.run_net(np.zeros((1, 3, *self.net_size(480, 640)[::-1]), np.float32))
+                self.run_net(self.blob(np.zeros((480, 640, 3), np.uint8))[0])
             except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
                 raise FaceModelError(
                     f"ONNX Runtime cannot run the CenterFace model {path} at "
@@ -177,7 +182,7 @@ class CenterFaceDetector:
                                  f"{str(exc).strip().splitlines()[-1]}") from None
 
     def run_net(self, blob):
-        """The four outputs for one (1, 3, H, W) RGB blob."""
+        """The four outputs for one input of :meth:`blob`."""
         if self.backend == "onnxruntime":
             # one session serves every input size: ONNX Runtime re-plans per shape itself
             return self._session.run(list(CENTERFACE_OUTPUTS), {self._session.get_inputs()[0].name: blob})
@@ -193,12 +198,18 @@ class CenterFaceDetector:
                 max(32, int(np.ceil(height * scale / 32)) * 32))
 
     def blob(self, bgr):
-        """The network input (1, 3, H, W) of a frame (RGB 0..255 at :meth:`net_size`), and the
-        scale (sx, sy) from frame to network pixels."""
+        """The network input of a BGR frame at :meth:`net_size`: (1, 3, H, W) float RGB
+        0..255, or (1, H, W, 3) uint8 BGR for a net that takes frames; and the scale (sx, sy)
+        from frame to network pixels."""
         height, width = bgr.shape[:2]
         net_w, net_h = self.net_size(height, width)
+        scale = (net_w / width, net_h / height)
+        if self.takes_frames:
+            # cv2.resize is what blobFromImage resizes with, so both inputs hold the same pixels
+            frame = bgr if (net_w, net_h) == (width, height) else cv2.resize(bgr, (net_w, net_h))
+            return np.ascontiguousarray(frame, np.uint8)[None], scale
         blob = cv2.dnn.blobFromImage(bgr, 1.0, (net_w, net_h), (0, 0, 0), swapRB=True, crop=False)
-        return blob, (net_w / width, net_h / height)
+        return blob, scale
 
     def forward(self, bgr):
         """The raw outputs (heatmap, sizes, offsets, landmarks) and the scale (sx, sy) from

@@ -10,7 +10,8 @@ node cuts them for the classifier. The same data, seed and versions give the sam
 Nothing derived from the dataset is written besides the models.
 
 Writes, by default next to the inputs: ``face_detectors/centerface_int8.onnx`` (detector
-``centerface-int8``) and ``MODEL_int8.onnx`` from the classifier's ONNX file (run ``export``
+``centerface-int8``; rewritten by detector_graph.py to take the uint8 BGR frame, with the same
+outputs) and ``MODEL_int8.onnx`` from the classifier's ONNX file (run ``export``
 first), with the classifier's metadata. Measure them with ``evaluate --detectors
 centerface,centerface-int8`` and ``evaluate --model MODEL_int8.onnx``.
 """
@@ -20,11 +21,11 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-
 from .checkpoint import ModelError, default_model_path
 from .classifier import onnx_path_for, to_input_batch
 from .data import DatasetError
+from .detector_graph import (FRAME_INPUT_NOTE, REWRITES_NOTE, GraphRewriteError,
+                             rewrite_for_speed)
 from .faces import (CENTERFACE_INT8_ONNX, CENTERFACE_ONNX, CenterFaceDetector, FaceModelError,
                     default_face_model_dir)
 from .paths import default_dataset_dir
@@ -74,9 +75,10 @@ class ArrayReader:
         self._it = iter({self.input_name: a} for a in self.arrays)
 
 
-def quantize_onnx(src, dst, input_name_arrays, metadata):
+def quantize_onnx(src, dst, input_name_arrays, metadata, rewrite=None):
     """Quantize the ONNX file ``src`` to ``dst`` (static int8 QDQ, per channel, min-max),
-    calibrated on the given arrays of its one input; ``metadata``: props of ``dst``."""
+    calibrated on the given arrays of its one input; ``metadata``: props of ``dst``;
+    ``rewrite``: a function applied to the quantized ``onnx.ModelProto`` before it is saved."""
     import onnx
     from onnx import version_converter
 
@@ -89,6 +91,8 @@ def quantize_onnx(src, dst, input_name_arrays, metadata):
     try:
         quantize_static_qdq(model, partial, input_name_arrays)
         out = onnx.load(partial)
+        if rewrite is not None:
+            rewrite(out)
         set_metadata(out, metadata)
         onnx.checker.check_model(out)
         onnx.save(out, partial)
@@ -117,8 +121,9 @@ def quantize_static_qdq(model, dst, input_name_arrays):
         name = graph.input[0].name
         # uint8 activations x int8 weights: the product x86's int8 instructions compute
         # (VPMADDUBSW on AVX2, VPDPBUSD on AVX-512 VNNI); int8 x int8 ran no faster than
-        # float32 on our AVX2 CPU. reduce_range (7-bit weights) keeps AVX2's 16-bit sums of
-        # two products from saturating: without it the detector lost 0.015 mAP50.
+        # float32 on the AVX2 CPU of earlier releases. reduce_range (7-bit weights) keeps
+        # AVX2's 16-bit sums of two products from saturating: without it the detector lost
+        # 0.015 mAP50.
         quantize_static(prepared, dst, ArrayReader(name, input_name_arrays),
                         quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -159,9 +164,17 @@ def quantize_detector(args, root, samples, side_text):
                                   backend="opencv")
     blobs = [detector.blob(f)[0] for f in frames]
     note = calibration_note(args, "training photos at 640x480", len(blobs), side_text)
-    quantize_onnx(src, dst, blobs, {"source_model": os.path.basename(src),
-                                    "source_sha256": sha256_of(src), "precision": "int8",
-                                    "calibration": note})
+    # then the rewrites of detector_graph.py: the same outputs from the bytes of the frame
+    try:
+        quantize_onnx(src, dst, blobs, {"source_model": os.path.basename(src),
+                                        "source_sha256": sha256_of(src), "precision": "int8",
+                                        "calibration": note, "input": FRAME_INPUT_NOTE,
+                                        "rewrites": REWRITES_NOTE},
+                      rewrite=rewrite_for_speed)
+    except GraphRewriteError as exc:
+        raise FaceModelError(f"cannot rewrite the int8 graph of {src} to take frames ({exc}): "
+                             "quantize --what detector takes CenterFace nets, as shipped or "
+                             "from train-detector") from None
     print(f"wrote {dst} ({os.path.getsize(dst) / 1e6:.1f} MB): {note}", flush=True)
     return dst
 

@@ -26,7 +26,7 @@ def test_the_shipped_int8_files_open_here():
     from marrtino_facemask.checkpoint import REPO_MODELS_DIR
     assert version_tuple(ort.__version__) >= MIN_VERSION
     detector = open_session(os.path.join(default_face_model_dir(), CENTERFACE_INT8_ONNX))
-    assert detector.get_inputs()[0].shape[1] == 3
+    assert detector.get_inputs()[0].shape[3] == 3    # the BGR frame (detector_graph.py)
     meta = read_metadata(os.path.join(REPO_MODELS_DIR, "facemask_resnet18_int8.onnx"))
     assert meta["input_size"] == 96
 
