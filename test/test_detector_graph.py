@@ -148,3 +148,18 @@ def test_rewrites_refuse_other_graphs_in_one_line(quantized):
     with pytest.raises(GraphRewriteError) as info:
         frame_input(plain)
     assert "scale [2.]" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_detector_reads_either_input_form_from_the_file(quantized):
+    """A plain int8 file (float blob input) and the rewritten one (frame input) run through
+    the same CenterFaceDetector and give the same faces, boxes and scores."""
+    plain = CenterFaceDetector(0.3, 8, quantized[0], backend="onnxruntime", precision="float32")
+    rewritten = CenterFaceDetector(0.3, 8, quantized[1], backend="onnxruntime",
+                                   precision="float32")
+    assert not plain.takes_frames and rewritten.takes_frames
+    astronaut = _pictures()[0]
+    for frame in (astronaut, cv2.resize(astronaut, (640, 480)), astronaut[:300, :470]):
+        a, b = plain.detect(frame), rewritten.detect(frame)
+        assert len(a) == len(b) >= 1
+        for fa, fb in zip(a, b):
+            assert fa.box == fb.box and fa.score == pytest.approx(fb.score, abs=1e-5)
