@@ -158,8 +158,8 @@ def _cell_nodes(graph):
     """Nodes that cut :data:`FRAME_INPUT` (1, H, W, 3) into 2x2 cells (1, 12, H/2, W/2), in
     SpaceToDepth's (DCR) channel order, and the name of their output.
 
-    Reshape and Transpose rather than SpaceToDepth: ONNX Runtime before 1.20 has no uint8
-    SpaceToDepth (a Humble robot may well have such a version). The cells are cut in the
+    Reshape and Transpose rather than SpaceToDepth: ONNX Runtime 1.18, the oldest that opens
+    our int8 files (ort_session.MIN_VERSION), has no uint8 SpaceToDepth; 1.32 has one. The cells are cut in the
     frame's own layout, channels last, which ONNX Runtime's int8 convolutions use: it drops
     the final Transpose to planar against its own one back."""
     from onnx import TensorProto, helper, numpy_helper
