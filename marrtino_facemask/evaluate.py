@@ -87,6 +87,7 @@ def parse_args(argv):
                    help="detectors to compare, comma-separated: centerface (ours, fine-tuned), "
                         "centerface-widerface (as published), centerface-int8 / "
                         "centerface-float32 (ours in that precision, whatever --precision), "
+                        "centerface-openvino (ours on OpenVINO, if installed), "
                         "dnn, haar; centerface@N sets "
                         f"CenterFace's input size (default {DEFAULT_INPUT_SIZE}). The first one "
                         "is the headline (end_to_end in metrics.json)")
@@ -180,10 +181,12 @@ def evaluate_classifier(classifier, samples, images, min_face):
 
 # CenterFace variants: (file, backend, precision); None: --detector-backend / --precision.
 # The published net has a fixed input size in its graph (OpenCV's dnn copes), the int8 copy
-# needs ONNX Runtime.
+# needs ONNX Runtime (or OpenVINO). centerface-openvino: ours on OpenVINO (optional,
+# openvino_nets.py), in --precision.
 CENTERFACE_VARIANTS = {"centerface-widerface": (CENTERFACE_BASE_ONNX, "opencv", "float32"),
                        "centerface-int8": (CENTERFACE_INT8_ONNX, "onnxruntime", "int8"),
-                       "centerface-float32": (CENTERFACE_ONNX, None, "float32")}
+                       "centerface-float32": (CENTERFACE_ONNX, None, "float32"),
+                       "centerface-openvino": (CENTERFACE_ONNX, "openvino", None)}
 
 
 def parse_detectors(text, model_dir=None):
@@ -414,7 +417,7 @@ def make_detector(args, spec, confidence, min_size):
     if variant:
         path, backend, precision = variant
         return CenterFaceDetector(confidence, min_size, path, size,
-                                  backend or args.detector_backend, precision)
+                                  backend or args.detector_backend, precision or args.precision)
     return make_face_detector(kind, confidence, min_size, args.face_model_dir, size,
                               args.detector_backend, args.precision)
 

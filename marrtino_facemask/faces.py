@@ -14,12 +14,15 @@ import cv2
 import numpy as np
 
 from .detector_graph import takes_frames
+from .openvino_nets import MISSING as OPENVINO_MISSING
+from .openvino_nets import OpenVinoError, OpenVinoNets
 from .paths import DEFAULT_PRECISION, PRECISIONS, models_dir, onnx_for_precision
 
 DETECTOR_KINDS = ("centerface", "dnn", "haar")
 # How CenterFace runs: auto = ONNX Runtime when it is installed (2.3 times faster than
-# OpenCV's dnn on our CPU), else OpenCV's dnn.
-DETECTOR_BACKENDS = ("auto", "onnxruntime", "opencv")
+# OpenCV's dnn on our CPU), else OpenCV's dnn. openvino (optional, `pip install openvino`,
+# openvino_nets.py) runs the same file faster on Intel CPUs; auto never picks it.
+DETECTOR_BACKENDS = ("auto", "onnxruntime", "openvino", "opencv")
 # The node's defaults (config/detector.yaml holds the same values); the offline tools use them.
 DEFAULT_DETECTOR = "centerface"
 # Chosen on our validation split (models/MODEL_CARD.md): at 0.3 CenterFace finds 93 % of the
@@ -167,6 +170,16 @@ class CenterFaceDetector:
                     f"ONNX Runtime cannot run the CenterFace model {path} at "
                     f"{self.net_size(480, 640)} ({str(exc).strip().splitlines()[-1][:160]}): "
                     "use detector_backend:=opencv") from None
+        elif self.backend == "openvino":
+            path = onnx_for_precision(path, precision)
+            try:
+                self._openvino = OpenVinoNets(path, CENTERFACE_OUTPUTS, self.max_cached_nets)
+                self.path = path
+                self.precision = self._openvino.precision
+                self.takes_frames = self._openvino.takes_frames
+                self.run_net(self.blob(np.zeros((480, 640, 3), np.uint8))[0])  # fail now
+            except OpenVinoError as exc:
+                raise FaceModelError(str(exc)) from None
         else:
             if precision not in PRECISIONS:
                 raise ValueError(f"unknown precision '{precision}': use one of "
@@ -186,6 +199,8 @@ class CenterFaceDetector:
         if self.backend == "onnxruntime":
             # one session serves every input size: ONNX Runtime re-plans per shape itself
             return self._session.run(list(CENTERFACE_OUTPUTS), {self._session.get_inputs()[0].name: blob})
+        if self.backend == "openvino":
+            return self._openvino.run(blob)
         net = self._net_for(blob.shape[3], blob.shape[2])
         net.setInput(blob)
         return net.forward(list(CENTERFACE_OUTPUTS))
@@ -264,6 +279,8 @@ def resolve_backend(backend="auto"):
     if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
         raise FaceModelError("detector_backend 'onnxruntime' asked for but onnxruntime is not "
                              "installed: run `pip install onnxruntime` or use auto or opencv")
+    if backend == "openvino" and importlib.util.find_spec("openvino") is None:
+        raise FaceModelError(OPENVINO_MISSING)
     return backend
 
 

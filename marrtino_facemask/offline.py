@@ -166,7 +166,8 @@ def main_detect(argv=None):
     p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
                    help="centerface: longer side of the frame as the detector sees it (px)")
     p.add_argument("--detector-backend", default="auto", choices=DETECTOR_BACKENDS,
-                   help="centerface: auto (ONNX Runtime when installed), onnxruntime or opencv")
+                   help="centerface: auto (ONNX Runtime when installed), onnxruntime, openvino "
+                        "(if installed) or opencv")
     p.add_argument("--face-model-dir", default=None,
                    help="folder with the detector weights (default: models/face_detectors)")
     p.add_argument("--min-white-level", type=int, default=DEFAULT_MIN_WHITE_LEVEL,

@@ -122,7 +122,8 @@ PARAMETERS = (
               range=(MIN_INPUT_SIZE, MAX_INPUT_SIZE)),
     ParamSpec("detector_backend", "auto",
               "centerface only: how it runs: auto (ONNX Runtime when installed, else OpenCV's "
-              "dnn), onnxruntime (about 2.3 times faster on a CPU) or opencv",
+              "dnn), onnxruntime (about 2.3 times faster on a CPU), openvino (optional, pip "
+              "install openvino; faster still on Intel CPUs) or opencv",
               choices=DETECTOR_BACKENDS),
     ParamSpec("face_confidence", DEFAULT_FACE_CONFIDENCE,
               "minimum face score of centerface and dnn (haar faces score 1.0); below "

@@ -476,7 +476,7 @@ def test_centerface_backends_agree(astro):
 def test_centerface_backend_choices(tmp_path):
     with pytest.raises(ValueError) as info:
         CenterFaceDetector(backend="tensorrt")
-    assert "auto, onnxruntime, opencv" in str(info.value)
+    assert "auto, onnxruntime, openvino, opencv" in str(info.value)
     # the published net has a fixed input size in its graph: ONNX Runtime says so in one line
     pytest.importorskip("onnxruntime")
     base = os.path.join(default_face_model_dir(), "centerface_widerface.onnx")

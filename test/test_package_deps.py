@@ -32,6 +32,9 @@ PYTHON_KEYS = {
 }
 # Only `train`, `train-detector` and `export` import these; they are not robot dependencies.
 TRAINING_ONLY = {"torch", "torchvision", "onnx", "onnx2torch"}
+# Optional backends that the user installs with pip when choosing them (README, "On the
+# robot"): detector_backend:=openvino. rosdep has no key for OpenVINO.
+OPTIONAL_BACKENDS = {"openvino"}
 # ROS packages with no wheel in this environment (so not in its ament index); all are in
 # ROS 2 Humble and newer.
 ROS_PACKAGES_WITHOUT_WHEELS = {"launch", "launch_ros", "rviz2", "vision_msgs"}
@@ -84,8 +87,9 @@ def _launch_packages():
 
 
 def _required_key(module, ros_packages):
-    """The package.xml key that provides ``module``, or None for training-only modules."""
-    if module in TRAINING_ONLY:
+    """The package.xml key that provides ``module``, or None for training-only modules and
+    optional backends."""
+    if module in TRAINING_ONLY or module in OPTIONAL_BACKENDS:
         return None
     if module in PYTHON_KEYS:
         return PYTHON_KEYS[module]

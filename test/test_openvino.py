@@ -1,0 +1,76 @@
+"""``detector_backend:=openvino`` (marrtino_facemask/openvino_nets.py).
+
+The checks that run OpenVINO are in ``openvino_checks.py``, and each runs here in a child
+pytest process, so that OpenVINO never loads in this test runner's process. With it loaded
+there, a later test of the suite (test_quantize.py's export and int8 fixtures, torch and
+onnx) crashed the runner with SIGSEGV in two full runs, at the same test (a third run, under
+gdb, did not crash); the two modules together alone, and the suite without OpenVINO,
+passed. We did not find the cause. The node and the offline tools load OpenVINO only
+when it is asked for, and none of them exports to ONNX with torch.
+
+The checks skip where OpenVINO is not installed (CI's Kilted environment has it:
+requirements/env.txt). The one-line errors when it is missing, and the names, run here.
+"""
+
+import ast
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from marrtino_facemask.evaluate import parse_detectors
+from marrtino_facemask.faces import CenterFaceDetector, FaceModelError, make_face_detector
+from marrtino_facemask.openvino_nets import OpenVinoError, OpenVinoNets
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CHECKS = os.path.join(HERE, "openvino_checks.py")
+CHECK_NAMES = [node.name for node in ast.parse(open(CHECKS).read()).body
+               if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+
+
+def test_the_checks_were_found():
+    assert len(CHECK_NAMES) >= 5
+
+
+@pytest.mark.parametrize("name", CHECK_NAMES)
+def test_openvino_check_in_its_own_process(name):
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino is not installed")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           f"{CHECKS}::{name}"], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
+
+
+def test_missing_openvino_is_one_clear_line(monkeypatch):
+    """Asked for and not installed: the node's and the tools' error says what to install."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    with pytest.raises(FaceModelError) as info:
+        CenterFaceDetector(backend="openvino")
+    msg = str(info.value)
+    assert "\n" not in msg and "pip install openvino" in msg
+    # and where the import itself fails (a broken install), in openvino_nets.py
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(OpenVinoError) as info:
+        OpenVinoNets("any.onnx", ["537"])
+    assert "\n" not in str(info.value) and "pip install openvino" in str(info.value)
+
+
+def test_auto_never_picks_openvino():
+    pytest.importorskip("onnxruntime")
+    assert make_face_detector("centerface").backend == "onnxruntime"
+    assert "openvino" not in sys.modules
+
+
+def test_evaluate_names_the_openvino_variant():
+    (name, kind, size, variant), = parse_detectors("centerface-openvino")
+    assert (name, kind, size) == ("centerface-openvino@640", "centerface", 640)
+    assert variant[1] == "openvino" and variant[2] is None   # the precision of --precision
