@@ -7,18 +7,19 @@ Frames are skimage's astronaut (public domain) placed in a 640x480 frame: one fa
 per frame vary the classifier's batch. CenterFace runs on ONNX Runtime (int8 and float32) and
 on OpenCV's dnn; the classifier on each backend and precision of ``--classifiers`` (ONNX
 Runtime float32 needs the checkpoint's .onnx: exported to a temporary folder when it is not
-beside it; torch rows need torch), and on OpenVINO (int8) when it is installed. Prints median
-and 90th percentile milliseconds.
+beside it; torch rows need torch). With OpenVINO installed, both also run on OpenVINO (int8),
+and so does the whole frame. Prints median and 90th percentile milliseconds.
 
-Then (or alone, with ``--default-only``) the default pipeline on 640x480 frames with 0, 1 and 3 faces (frames.py) and, when its
-venv is present (scripts/setup_peer_venv.sh; --peer-venv), the PyPI package
+Then (or alone, with ``--default-only``) the default pipeline on 640x480 frames with 0, 1 and
+3 faces (frames.py) and, when its venv is present (scripts/setup_peer_venv.sh; --peer-venv), the PyPI package
 face_mask_detector 0.2.3 on the same frames in the same run, with our time as a ratio of its
 (peer.py). Last, the time in which the node, at its defaults, answers each of those frames
 (the detector in its own thread, the faces followed by optical flow and classified in turn;
 frames panning 4 px a frame, fed at 30 frames/s: bench_detect_every.py's ``bg1`` timing),
 next to the peer's time from the same run. That mode uses a second core for the detector.
-With OpenVINO installed, the default pipeline with ``detector_backend`` openvino is timed on
-the same frames too, against the same peer times.
+With OpenVINO installed, the default pipeline with ``detector_backend`` openvino, and with
+both ``detector_backend`` and ``backend`` openvino, is timed on the same frames too, against
+the same peer times.
 """
 
 import argparse
@@ -58,8 +59,10 @@ DETECTORS = [("centerface@640 onnxruntime int8", "centerface", 640, "onnxruntime
              ("centerface@320 onnxruntime int8", "centerface", 320, "onnxruntime", "int8"),
              ("dnn", "dnn", 0, "auto", "float32"), ("haar", "haar", 0, "auto", "float32")]
 HAVE_OPENVINO = importlib.util.find_spec("openvino") is not None
-if HAVE_OPENVINO:   # the optional detector_backend:=openvino, on the same int8 file
-    DETECTORS.insert(1, ("centerface@640 openvino int8", "centerface", 640, "openvino", "int8"))
+OPENVINO_DETECTOR = "centerface@640 openvino int8"
+if HAVE_OPENVINO:   # the optional detector_backend:=openvino and backend:=openvino, same files
+    DETECTORS.insert(1, (OPENVINO_DETECTOR, "centerface", 640, "openvino", "int8"))
+    CLASSIFIERS["openvino-int8"] = ("openvino", "int8")
 
 
 def load_classifier(model, backend, precision, tmp):
@@ -152,6 +155,8 @@ def main():
     pairs = [(d, names[0]) for d in detectors] + [(detectors[0], n) for n in names[1:]]
     float32 = next(d for d in detectors if d[0] == "centerface@640 onnxruntime float32")
     pairs += [(float32, n) for n in names if CLASSIFIERS[n][1] == "float32"]
+    if HAVE_OPENVINO and "openvino-int8" in names:   # OpenVINO for both
+        pairs.append((next(d for d in detectors if d[0] == OPENVINO_DETECTOR), "openvino-int8"))
     for (name, make), cname in pairs:
         pipe = FaceMaskPipeline(make(), classifiers[cname])
         med, p90 = timed(lambda: pipe(frame), args.repeat)
@@ -169,17 +174,19 @@ def compare_with_peer(args):
     frames = bench_frames()
     pipe = FaceMaskPipeline.create(args.model)
     ours = time_pipeline(pipe, frames, "default pipeline", args.repeat)
-    openvino = None
+    openvino = {}
     if HAVE_OPENVINO:
-        openvino = time_pipeline(FaceMaskPipeline.create(args.model, detector_backend="openvino"),
-                                 frames, "default pipeline, detector_backend openvino",
-                                 args.repeat)
+        for title, backends in (("detector_backend openvino", {"detector_backend": "openvino"}),
+                                ("detector_backend and backend openvino",
+                                 {"detector_backend": "openvino", "backend": "openvino"})):
+            openvino[title] = time_pipeline(FaceMaskPipeline.create(args.model, **backends),
+                                            frames, f"default pipeline, {title}", args.repeat)
     theirs = peer.report(ours, frames, args.peer_venv, args.repeat, args.threads)
-    if theirs and openvino:
-        print(f"\n{'640x480 frame':<16} {'openvino ms':>12} {'peer ms':>9} {'peer/ours':>10}")
-        for n in sorted(openvino):
-            print(f"{n} face(s){'':<8} {openvino[n][0]:12.1f} {theirs[n][0]:9.1f} "
-                  f"{theirs[n][0] / openvino[n][0]:9.1f}x")
+    for title, times in openvino.items() if theirs else ():
+        print(f"\n{title + ', 640x480 frame':<54} {'ms':>8} {'peer ms':>9} {'peer/ours':>10}")
+        for n in sorted(times):
+            print(f"{f'{n} face(s)':<54} {times[n][0]:8.1f} {theirs[n][0]:9.1f} "
+                  f"{theirs[n][0] / times[n][0]:9.1f}x")
     print(f"\n{'node default, answer to a frame at 30 frames/s':<48} {'median ms':>10} "
           f"{'mean ms':>8} {'peer ms':>8} {'peer/ours':>10}")
     for n, frame in frames.items():
@@ -193,12 +200,13 @@ def compare_with_peer(args):
 def time_pipeline(pipe, frames, title, repeat):
     """{faces: (median ms, p90 ms, faces found)} of ``pipe`` on each frame, printed."""
     ours = {}
-    print(f"\n{title + ', 640x480 frame':<44} {'median ms':>10} {'p90 ms':>8} {'faces':>8}")
+    width = max(44, len(title) + 15)
+    print(f"\n{title + ', 640x480 frame':<{width}} {'median ms':>10} {'p90 ms':>8} {'faces':>8}")
     for n, frame in frames.items():
         found = len(pipe(frame))
         med, p90 = timed(lambda: pipe(frame), repeat)
         ours[n] = (med, p90, found)
-        print(f"{f'{n} face(s)':<44} {med:10.2f} {p90:8.2f} {found:8d}")
+        print(f"{f'{n} face(s)':<{width}} {med:10.2f} {p90:8.2f} {found:8d}")
     return ours
 
 

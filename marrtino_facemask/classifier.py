@@ -5,6 +5,8 @@ One inference path: the crops are cut (:mod:`crops`) and turned into a normalise
 
 - ``onnxruntime``: the ONNX file that ``python -m marrtino_facemask export`` writes next to
   the checkpoint (:mod:`classifier_onnx`). Needs neither torch nor the .pt file.
+- ``openvino`` (optional, ``pip install openvino``): the same ONNX file on OpenVINO's CPU
+  runtime (:mod:`classifier_openvino`), faster on Intel CPUs. ``auto`` never picks it.
 - ``torch``: the .pt checkpoint itself (:mod:`classifier_torch`), the training artefact.
 
 This module imports neither runtime: the chosen backend's module is imported on demand, so a
@@ -22,7 +24,8 @@ from .paths import DEFAULT_PRECISION, PRECISIONS, onnx_for_precision
 
 DEVICES = ("auto", "cpu", "cuda")
 # auto: ONNX Runtime when it is installed and the model has its ONNX file, else torch.
-CLASSIFIER_BACKENDS = ("auto", "onnxruntime", "torch")
+# openvino: optional (classifier_openvino.py), never picked by auto.
+CLASSIFIER_BACKENDS = ("auto", "onnxruntime", "openvino", "torch")
 EXPORT_HINT = "run `python -m marrtino_facemask export --model {pt}` (needs torch) to write it"
 
 
@@ -49,8 +52,8 @@ def onnx_path_for(model_path):
 
 
 def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECISION):
-    """(backend, path to load) for a model path: ``onnxruntime`` and an .onnx file, or
-    ``torch`` and the .pt checkpoint. A .pt's ONNX file is NAME.onnx beside it, or with
+    """(backend, path to load) for a model path: ``onnxruntime`` (or ``openvino``) and an
+    .onnx file, or ``torch`` and the .pt checkpoint. A .pt's ONNX file is NAME.onnx beside it, or with
     ``precision`` int8 NAME_int8.onnx where that exists; an .onnx path is taken as it is.
     Every refusal is one :class:`ModelError` line (or a ValueError for a bad ``backend``,
     ``device`` or ``precision``)."""
@@ -75,16 +78,18 @@ def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECIS
                          "on the CPU here): use device:=auto or cpu, or backend:=torch")
     onnx_path = model_path if is_onnx else onnx_for_precision(onnx_path_for(model_path),
                                                               precision)
+    if backend == "openvino":
+        from .classifier_openvino import MISSING
+        if not installed("openvino"):
+            raise ModelError(MISSING)
+        _check_onnx_file(onnx_path, model_path, is_onnx)
+        return "openvino", onnx_path
     has_ort = installed("onnxruntime")
     if backend == "onnxruntime" or is_onnx:
         if not has_ort:
             raise ModelError("backend 'onnxruntime' asked for but onnxruntime is not installed: "
                              "run `pip install onnxruntime`, or use backend torch")
-        if not os.path.isfile(onnx_path):
-            if is_onnx or not os.path.isfile(model_path):
-                raise ModelError(f"model file '{model_path}' not found: {MODEL_PATH_HINT}")
-            raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}': "
-                             + EXPORT_HINT.format(pt=model_path) + ", or use backend torch")
+        _check_onnx_file(onnx_path, model_path, is_onnx)
         return "onnxruntime", onnx_path
     # auto with a .pt: its ONNX file when ONNX Runtime can run it, else the checkpoint on torch
     if has_ort and os.path.isfile(onnx_path):
@@ -101,12 +106,21 @@ def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECIS
     return "torch", model_path
 
 
+def _check_onnx_file(onnx_path, model_path, is_onnx):
+    if not os.path.isfile(onnx_path):
+        if is_onnx or not os.path.isfile(model_path):
+            raise ModelError(f"model file '{model_path}' not found: {MODEL_PATH_HINT}")
+        raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}': "
+                         + EXPORT_HINT.format(pt=model_path) + ", or use backend torch")
+
+
 class MaskClassifier:
     """Loads a model on a backend; :meth:`predict` turns face crops into probabilities.
 
     Attributes from the model's metadata: ``class_names``, ``input_size``, ``margin``,
-    ``mean``, ``std``, ``meta`` (training metadata); ``backend`` (onnxruntime or torch),
-    ``device``, ``precision`` (int8 or float32) and ``path`` (the file actually loaded).
+    ``mean``, ``std``, ``meta`` (training metadata); ``backend`` (onnxruntime, openvino or
+    torch), ``device``, ``precision`` (int8 or float32) and ``path`` (the file actually
+    loaded).
     """
 
     def __init__(self, model_path, device="auto", backend="auto", precision=DEFAULT_PRECISION):
@@ -122,6 +136,10 @@ class MaskClassifier:
                 if backend != "auto" or not installed("torch"):
                     raise
                 self.backend, self.path = "torch", model_path   # auto: the .pt is the truth
+        elif self.backend == "openvino":
+            from .classifier_openvino import OpenVinoNet
+            self.net = OpenVinoNet(self.path,
+                                   exported_from=None if self.path == model_path else model_path)
         if self.backend == "torch":
             from .classifier_torch import TorchNet
             self.net = TorchNet(self.path, device)

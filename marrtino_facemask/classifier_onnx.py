@@ -85,26 +85,34 @@ def read_metadata(path):
     return parse_metadata(_session(path).get_modelmeta().custom_metadata_map, path)
 
 
-class OnnxRuntimeNet:
-    """An exported classifier on ONNX Runtime (CPU); :meth:`probabilities` of an input batch.
+def checked_fields(props, path, exported_from=None):
+    """The parsed metadata of an exported classifier (:func:`parse_metadata`), after checking
+    that ``path`` comes from ``exported_from``: when that .pt exists and its sha256 is not the
+    one recorded at export, :class:`StaleExportError`. Shared by every runtime of the file."""
+    fields = parse_metadata(props, path)
+    if exported_from and os.path.isfile(exported_from) \
+            and fields.get("source_sha256") != sha256_of(exported_from):
+        raise StaleExportError(
+            f"'{path}' was not exported from '{exported_from}' (the checkpoint's sha256 "
+            f"differs from the one recorded at export): run `python -m marrtino_facemask "
+            f"export --model {exported_from}` again, or use backend torch")
+    return fields
 
-    ``exported_from``: the .pt that ``path`` is expected to come from; when that file exists
-    and its sha256 is not the one recorded at export, :class:`StaleExportError`.
-    """
+
+def misfit_error(path, num_classes):
+    """The error for a file whose inputs and outputs are not one batch in, one row of
+    ``num_classes`` probabilities out."""
+    return ModelError(f"model file '{path}' does not fit its metadata (one input, one output "
+                      f"of {num_classes} probabilities): {EXPORT_HINT}")
+
+
+class ExportedNet:
+    """What a runtime's net of an exported classifier shares: the attributes that
+    :class:`~.classifier.MaskClassifier` reads, from the file's metadata ``fields``."""
 
     device = "cpu"
 
-    def __init__(self, path, exported_from=None):
-        if not os.path.isfile(path):
-            raise ModelError(f"model file '{path}' not found: {EXPORT_HINT}")
-        self.session = _session(path)
-        fields = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
-        if exported_from and os.path.isfile(exported_from) \
-                and fields.get("source_sha256") != sha256_of(exported_from):
-            raise StaleExportError(
-                f"'{path}' was not exported from '{exported_from}' (the checkpoint's sha256 "
-                f"differs from the one recorded at export): run `python -m marrtino_facemask "
-                f"export --model {exported_from}` again, or use backend torch")
+    def _set_fields(self, fields):
         self.class_names = tuple(fields["class_names"])
         self.input_size = int(fields["input_size"])
         self.margin = float(fields["crop_margin"])
@@ -113,10 +121,24 @@ class OnnxRuntimeNet:
         self.meta = fields["meta"]
         self.metadata = fields
         self.precision = fields.get("precision", "float32")
+
+
+class OnnxRuntimeNet(ExportedNet):
+    """An exported classifier on ONNX Runtime (CPU); :meth:`probabilities` of an input batch.
+
+    ``exported_from``: the .pt that ``path`` is expected to come from (see
+    :func:`checked_fields`).
+    """
+
+    def __init__(self, path, exported_from=None):
+        if not os.path.isfile(path):
+            raise ModelError(f"model file '{path}' not found: {EXPORT_HINT}")
+        self.session = _session(path)
+        self._set_fields(checked_fields(self.session.get_modelmeta().custom_metadata_map, path,
+                                        exported_from))
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or outputs[0].shape[-1] != len(self.class_names):
-            raise ModelError(f"model file '{path}' does not fit its metadata (one input, one "
-                             f"output of {len(self.class_names)} probabilities): {EXPORT_HINT}")
+            raise misfit_error(path, len(self.class_names))
         self.input_name = inputs[0].name
 
     def probabilities(self, batch):

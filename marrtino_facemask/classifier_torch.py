@@ -1,7 +1,6 @@
 """The classifier on torch: the .pt checkpoint as training wrote it (also used by training,
 evaluation on torch and the export's parity check)."""
 
-import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint

@@ -67,9 +67,10 @@ def parse_args(argv):
                                                  "int8 one (default: the shipped model)")
     p.add_argument("--backend", default="auto", choices=CLASSIFIER_BACKENDS,
                    help="how the classifier runs (default: as the node, ONNX Runtime when "
-                        "installed and the model has its .onnx, else torch)")
+                        "installed and the model has its .onnx, else torch; openvino: optional, "
+                        "pip install openvino)")
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
-                   help="ONNX Runtime's models, as the node: int8 (the quantized *_int8.onnx "
+                   help="the ONNX models, as the node: int8 (the quantized *_int8.onnx "
                         "of the classifier and of centerface where they exist) or float32")
     p.add_argument("--data", default=None, help="dataset folder (VOC scenes or class folders)")
     p.add_argument("--split", default=None,

@@ -109,11 +109,13 @@ def common_args(p):
                                                  "shipped model)")
     p.add_argument("--backend", default="auto", choices=CLASSIFIER_BACKENDS,
                    help="how the classifier runs: auto (ONNX Runtime when installed and the "
-                        "model has its .onnx, else torch), onnxruntime or torch")
+                        "model has its .onnx, else torch), onnxruntime, openvino (optional, "
+                        "pip install openvino) or torch")
     p.add_argument("--device", default="auto", choices=DEVICES,
-                   help="torch device (backend torch); ONNX Runtime runs on the CPU")
+                   help="torch device (backend torch); ONNX Runtime and OpenVINO run on the "
+                        "CPU")
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
-                   help="ONNX Runtime's models: int8 (the quantized *_int8.onnx where it "
+                   help="the ONNX models (ONNX Runtime or OpenVINO): int8 (the quantized *_int8.onnx where it "
                         "exists) or float32")
 
 

@@ -171,16 +171,17 @@ PARAMETERS = (
     ParamSpec("backend", "auto",
               "how the classifier runs: auto (onnxruntime when it is installed and the model "
               "has its .onnx, else torch), onnxruntime (no torch needed; the .onnx that "
-              "`python -m marrtino_facemask export` writes) or torch (the .pt)",
+              "`python -m marrtino_facemask export` writes), openvino (optional, pip install "
+              "openvino; the same .onnx, faster on Intel CPUs) or torch (the .pt)",
               choices=CLASSIFIER_BACKENDS),
     ParamSpec("precision", DEFAULT_PRECISION,
-              "ONNX Runtime's models (classifier and centerface): int8 (the quantized "
-              "*_int8.onnx beside the float32 file, where it exists; about as accurate, "
-              "faster) or float32; torch and OpenCV always run float32",
+              "the ONNX models (classifier and centerface, on ONNX Runtime or OpenVINO): int8 "
+              "(the quantized *_int8.onnx beside the float32 file, where it exists; about as "
+              "accurate, faster) or float32; torch and OpenCV always run float32",
               choices=PRECISIONS),
     ParamSpec("device", "auto",
-              "torch device of the classifier (backend torch; ONNX Runtime uses the CPU): "
-              "auto (cuda if available, else cpu), cpu or cuda", choices=DEVICES),
+              "torch device of the classifier (backend torch; ONNX Runtime and OpenVINO use "
+              "the CPU): auto (cuda if available, else cpu), cpu or cuda", choices=DEVICES),
     ParamSpec("publish_annotated", True,
               "publish facemask/image_annotated (bgr8, boxes and labels drawn) while it has "
               "subscribers", live=True),

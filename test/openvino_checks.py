@@ -1,8 +1,13 @@
-"""CenterFace on OpenVINO (``detector_backend:=openvino``, marrtino_facemask/openvino_nets.py):
-the same faces as ONNX Runtime from the same files, one compiled net per input shape, the
-``threads`` setting, and one-line errors for a bad file. These checks load OpenVINO, so
-test_openvino.py runs each of them in a child pytest process (see there); they skip where
-OpenVINO is not installed (CI's Kilted environment has it: requirements/env.txt)."""
+"""CenterFace and the classifier on OpenVINO (``detector_backend:=openvino``,
+``backend:=openvino``; marrtino_facemask/openvino_nets.py, classifier_openvino.py): the same
+faces and probabilities as ONNX Runtime from the same files, a net of its own for each of the
+first input shapes and a dynamic net beyond, the ``threads`` setting, and one-line errors for
+a bad file. These checks load OpenVINO, so test_openvino.py runs each of them in a child
+pytest process (see there); they skip where OpenVINO is not installed (CI's Kilted
+environment has it: requirements/env.txt)."""
+
+import os
+import shutil
 
 import cv2
 import numpy as np
@@ -10,7 +15,13 @@ import pytest
 
 from benchmarks.frames import frame_three_faces
 from marrtino_facemask import threads
-from marrtino_facemask.faces import CenterFaceDetector, FaceModelError, make_face_detector
+from marrtino_facemask.checkpoint import ModelError, default_model_path
+from marrtino_facemask.classifier import MaskClassifier, onnx_path_for
+from marrtino_facemask.classifier_onnx import StaleExportError
+from marrtino_facemask.faces import (CENTERFACE_ONNX, CenterFaceDetector, FaceModelError,
+                                     default_face_model_dir, make_face_detector)
+from marrtino_facemask.paths import onnx_for_precision
+from marrtino_facemask.pipeline import FaceMaskPipeline
 from test_faces import ASTRONAUT_FACE, _bgr, _small_astronaut, iou
 
 
@@ -61,22 +72,28 @@ def test_openvino_face_at_the_right_place():
     assert len(faces) == 1 and iou(faces[0].box, ASTRONAUT_FACE) > 0.7
 
 
-def test_one_compiled_net_per_input_shape_and_a_bounded_cache():
+def test_a_net_per_input_shape_for_the_first_shapes_then_one_dynamic_net():
     pytest.importorskip("openvino")
     det = CenterFaceDetector(backend="openvino")
+    ort = CenterFaceDetector(backend="onnxruntime")
     nets = det._openvino
     assert nets.compiled_shapes() == 1          # compiled at 640x480 when it was made
     frame = _small_astronaut(60)[0]
-    det.detect(frame)
-    det.detect(frame)
-    assert nets.compiled_shapes() == 1          # a 640x480 frame reuses it
-    sizes = [(640, 360), (360, 640), (500, 500), (640, 200), (200, 640)]
-    for width, height in sizes:
-        det.detect(cv2.resize(frame, (width, height)))
-    assert nets.compiled_shapes() == det.max_cached_nets
-    # the least recently used net was dropped: 640x480 compiles again, and answers the same
     first = det.detect(frame)
-    assert _boxes(first) == _boxes(det.detect(frame)) and len(first) == 1
+    det.detect(frame)
+    assert nets.compiled_shapes() == 1 and not nets.has_dynamic_net()   # reused
+    sizes = [(640, 360), (360, 640), (500, 500), (640, 200), (200, 640), (640, 360)]
+    for width, height in sizes:
+        resized = cv2.resize(frame, (width, height))
+        a, b = det.detect(resized), ort.detect(resized)
+        assert len(a) == len(b)
+        for fa, fb in zip(sorted(a, key=lambda f: f.box), sorted(b, key=lambda f: f.box)):
+            assert iou(fa.box, fb.box) > 0.9 and fa.score == pytest.approx(fb.score, abs=0.05)
+    # the first three new sizes got nets of their own; the two after them run on the dynamic
+    # net, and nothing was dropped: 640x480 still has its own net and answers as before
+    assert nets.compiled_shapes() == det.max_cached_nets and nets.has_dynamic_net()
+    assert _boxes(det.detect(frame)) == _boxes(first) and len(first) == 1
+    assert nets.compiled_shapes() == det.max_cached_nets
 
 
 def test_openvino_takes_the_threads_setting(one_thread):
@@ -99,3 +116,84 @@ def test_a_bad_model_file_is_one_clear_line(tmp_path):
         CenterFaceDetector(model_path=str(bad), backend="openvino", precision="float32")
     msg = str(info.value)
     assert "\n" not in msg and str(bad) in msg and len(msg) < 400
+
+
+@pytest.fixture(scope="module")
+def classifiers():
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    return (MaskClassifier(default_model_path(), backend="openvino"),
+            MaskClassifier(default_model_path(), backend="onnxruntime"))
+
+
+def _face_crops(classifier):
+    """Crops of the real faces in the test frames, as the node cuts them."""
+    det = make_face_detector("centerface", backend="onnxruntime")
+    crops = []
+    for frame in _frames():
+        crops += [classifier.crop(frame, f.box) for f in det.detect(frame)]
+    return crops
+
+
+def test_openvino_classifier_gives_onnxruntimes_probabilities(classifiers):
+    """The same int8 file, its metadata read by OpenVINO; batches of 1 to 8 faces (one face on
+    its own net, the others on the dynamic net, both compiled when the classifier was made)."""
+    ov, ort = classifiers
+    nets = ov.net.nets
+    assert nets.compiled_shapes() == 1 and nets.has_dynamic_net()
+    assert ov.backend == "openvino" and ort.backend == "onnxruntime" and ov.path == ort.path
+    assert ov.precision == ort.precision == "int8"
+    for name in ("class_names", "input_size", "margin", "mean", "std", "meta", "device"):
+        assert getattr(ov, name) == getattr(ort, name), name
+    crops = _face_crops(ov)
+    assert len(crops) >= 6
+    crops = (crops * 2)[:8]
+    for n in range(1, 9):
+        a, b = ov.predict(crops[:n]), ort.predict(crops[:n])
+        assert a.shape == b.shape == (n, len(ov.class_names))
+        assert np.allclose(a, b, atol=0.01), (n, float(np.abs(a - b).max()))
+        assert (a.argmax(1) == b.argmax(1)).all()
+        assert np.allclose(a.sum(1), 1, atol=1e-4)
+    assert nets.compiled_shapes() == 1          # nothing more was compiled
+
+
+def test_openvino_classifier_takes_the_threads_setting(one_thread):
+    pytest.importorskip("openvino")
+    classifier = MaskClassifier(default_model_path(), backend="openvino")
+    request = classifier.net.nets._request_for((1, 3, 96, 96))
+    assert int(request.get_compiled_model().get_property("INFERENCE_NUM_THREADS")) == 1
+
+
+def test_openvino_pipeline_labels_the_three_faces_as_onnxruntime_does():
+    pytest.importorskip("openvino")
+    model = default_model_path()
+    ov = FaceMaskPipeline.create(model, detector_backend="openvino", backend="openvino")
+    ort = FaceMaskPipeline.create(model, detector_backend="onnxruntime", backend="onnxruntime")
+    a, b = ov(frame_three_faces()), ort(frame_three_faces())
+    assert len(a) == len(b) == 3
+    for ra, rb in zip(sorted(a, key=lambda r: r.box), sorted(b, key=lambda r: r.box)):
+        assert iou(ra.box, rb.box) > 0.9 and ra.label == rb.label
+        assert ra.score == pytest.approx(rb.score, abs=0.05)
+
+
+def test_openvino_classifier_refuses_a_stale_or_foreign_file(tmp_path):
+    """A .onnx beside a .pt it was not exported from, and an ONNX file that is not one of our
+    classifiers: one line each, as with ONNX Runtime."""
+    pytest.importorskip("openvino")
+    pt = tmp_path / "facemask_resnet18.pt"
+    pt.write_bytes(b"another checkpoint")
+    shutil.copy(onnx_for_precision(onnx_path_for(default_model_path()), "int8"),
+                onnx_for_precision(onnx_path_for(str(pt)), "int8"))
+    with pytest.raises(StaleExportError) as info:
+        MaskClassifier(str(pt), backend="openvino")
+    assert "\n" not in str(info.value) and "export --model" in str(info.value)
+    with pytest.raises(ModelError) as info:
+        MaskClassifier(onnx_for_precision(os.path.join(default_face_model_dir(), CENTERFACE_ONNX),
+                                          "int8"), backend="openvino")
+    msg = str(info.value)
+    assert "\n" not in msg and "not a marrtino_facemask ONNX export" in msg and len(msg) < 400
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07not an onnx file" * 10)
+    with pytest.raises(ModelError) as info:
+        MaskClassifier(str(bad), backend="openvino")
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)

@@ -162,7 +162,7 @@ def test_backend_refusals_are_one_line(exported):
     assert "backend torch" in str(info.value)
     with pytest.raises(ValueError) as info:
         resolve_backend("tensorrt", pt)
-    assert "auto, onnxruntime, torch" in str(info.value)
+    assert "auto, onnxruntime, openvino, torch" in str(info.value)
     with pytest.raises(ValueError) as info:
         resolve_backend("auto", pt, precision="fp16")
     assert "int8, float32" in str(info.value)

@@ -1,4 +1,5 @@
-"""``detector_backend:=openvino`` (marrtino_facemask/openvino_nets.py).
+"""``detector_backend:=openvino`` and ``backend:=openvino`` (marrtino_facemask/openvino_nets.py,
+classifier_openvino.py).
 
 The checks that run OpenVINO are in ``openvino_checks.py``, and each runs here in a child
 pytest process, so that OpenVINO never loads in this test runner's process. With it loaded
@@ -20,6 +21,8 @@ import sys
 
 import pytest
 
+from marrtino_facemask.checkpoint import ModelError, default_model_path
+from marrtino_facemask.classifier import MaskClassifier
 from marrtino_facemask.evaluate import parse_detectors
 from marrtino_facemask.faces import CenterFaceDetector, FaceModelError, make_face_detector
 from marrtino_facemask.openvino_nets import OpenVinoError, OpenVinoNets
@@ -32,7 +35,7 @@ CHECK_NAMES = [node.name for node in ast.parse(open(CHECKS).read()).body
 
 
 def test_the_checks_were_found():
-    assert len(CHECK_NAMES) >= 5
+    assert len(CHECK_NAMES) >= 9
 
 
 @pytest.mark.parametrize("name", CHECK_NAMES)
@@ -64,9 +67,27 @@ def test_missing_openvino_is_one_clear_line(monkeypatch):
     assert "\n" not in str(info.value) and "pip install openvino" in str(info.value)
 
 
+def test_missing_openvino_for_the_classifier_is_one_clear_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    with pytest.raises(ModelError) as info:
+        MaskClassifier(default_model_path(), backend="openvino")
+    msg = str(info.value)
+    assert "\n" not in msg and "pip install openvino" in msg and "backend" in msg
+    # a broken install: found, but its import fails
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    if real("openvino") is not None:
+        with pytest.raises(ModelError) as info:
+            MaskClassifier(default_model_path(), backend="openvino")
+        assert "\n" not in str(info.value) and "pip install openvino" in str(info.value)
+
+
 def test_auto_never_picks_openvino():
     pytest.importorskip("onnxruntime")
     assert make_face_detector("centerface").backend == "onnxruntime"
+    assert MaskClassifier(default_model_path()).backend == "onnxruntime"
     assert "openvino" not in sys.modules
 
 
