@@ -8,6 +8,8 @@ COMMANDS = {
     "train": ("marrtino_facemask.train", "train the ResNet18 mask classifier"),
     "train-detector": ("marrtino_facemask.detector_train",
                        "fine-tune the CenterFace face detector on VOC face boxes"),
+    "mix-detector": ("marrtino_facemask.detector_mix",
+                     "average a fine-tuned CenterFace with the published one (WiSE-FT)"),
     "export": ("marrtino_facemask.export", "write a classifier checkpoint as ONNX (checked "
                                            "against torch on real face crops)"),
     "quantize": ("marrtino_facemask.quantize", "int8 copies of the detector and classifier, "

@@ -17,7 +17,11 @@ exported file is checked against torch with OpenCV's dnn, which is what the node
   it as background. The photos' own labels keep faces cut by the photo's edge, so training
   crop-cut faces as background taught the net the opposite of what the labels ask.
 
-Writes into ``--out``: centerface.onnx (the fine-tuned net), split.json (unless --split was
+At the end the trained weights are averaged with the base net's (WiSE-FT, ``--wise-alpha``,
+detector_mix.py): the shipped detector is that average.
+
+Writes into ``--out``: centerface.onnx (the net to ship: averaged, unless --wise-alpha 0),
+centerface_finetuned.onnx (the trained net before averaging), split.json (unless --split was
 given), train_log.csv and args.json.
 """
 
@@ -36,8 +40,10 @@ from .data import (DatasetError, ImageCache, group_near_duplicates, load_samples
                    save_split, split_groups, stem_of)
 from .faces import (CENTERFACE_BASE_ONNX, CENTERFACE_ONNX, CENTERFACE_OUTPUTS, DEFAULT_INPUT_SIZE,
                     default_face_model_dir)
+from .detector_mix import DEFAULT_ALPHA, interpolate
 
 STRIDE = 4
+FINETUNED_ONNX = "centerface_finetuned.onnx"   # the trained net before WiSE-FT averaging
 
 
 def parse_args(argv):
@@ -67,6 +73,10 @@ def parse_args(argv):
                         "loss (ignore) or trained as background")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--wise-alpha", type=float, default=DEFAULT_ALPHA,
+                   help="at the end, average the trained weights with the base net's, with this "
+                        "weight for the base (WiSE-FT, detector_mix.py; 0: do not). The net "
+                        f"before averaging is kept as {FINETUNED_ONNX}")
     p.add_argument("--save-every", type=int, default=0,
                    help="also export centerface_epochN.onnx every N epochs (0: only the last)")
     p.add_argument("--max-images", type=int, default=0, help="use only the first N (tests)")
@@ -75,6 +85,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.crop % 32 or args.crop < 64:
         p.error("--crop must be a multiple of 32, at least 64")
+    if not 0.0 <= args.wise_alpha <= 1.0:
+        p.error("--wise-alpha must be between 0 and 1")
     return args
 
 
@@ -343,13 +355,23 @@ def train(args):
         w.writeheader()
         w.writerows(rows)
     path = os.path.join(out, CENTERFACE_ONNX)
+    if args.wise_alpha:
+        export_checked(model, os.path.join(out, FINETUNED_ONNX), images[items[0][0]])
+        interpolate(model, teacher, args.wise_alpha)
+        print(f"averaged with the base net, weight {args.wise_alpha:g} (WiSE-FT, "
+              "detector_mix.py)", flush=True)
+    export_checked(model, path, images[items[0][0]])
+    print(f"{(time.time() - t_start) / 60:.1f} min", flush=True)
+    return path
+
+
+def export_checked(model, path, image_bgr):
+    """Export, then check OpenCV's dnn on the file against torch on a real photo."""
     export_onnx(model, path)
-    diff = parity(model, path, images[items[0][0]])
-    print(f"exported {path}; OpenCV dnn vs torch max abs difference {diff:.2e}; "
-          f"{(time.time() - t_start) / 60:.1f} min", flush=True)
+    diff = parity(model, path, image_bgr)
+    print(f"exported {path}; OpenCV dnn vs torch max abs difference {diff:.2e}", flush=True)
     if diff > 1e-3:
         raise RuntimeError(f"the exported ONNX disagrees with torch (max abs difference {diff:.2e})")
-    return path
 
 
 def main(argv=None):

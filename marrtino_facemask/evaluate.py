@@ -89,7 +89,8 @@ def parse_args(argv):
                         "centerface-widerface (as published), centerface-int8 / "
                         "centerface-float32 (ours in that precision, whatever --precision), "
                         "centerface-openvino (ours on OpenVINO, if installed), "
-                        "dnn, haar; centerface@N sets "
+                        "dnn, haar, or a CenterFace .onnx file of your own (e.g. from "
+                        "train-detector or mix-detector); centerface@N sets "
                         f"CenterFace's input size (default {DEFAULT_INPUT_SIZE}). The first one "
                         "is the headline (end_to_end in metrics.json)")
     p.add_argument("--detector-backend", default="auto", choices=DETECTOR_BACKENDS,
@@ -195,12 +196,19 @@ def parse_detectors(text, model_dir=None):
 
     ``centerface-widerface`` is CenterFace as published, before our fine-tuning;
     ``centerface-int8`` and ``centerface-float32`` are ours in one precision, whatever
-    --precision says. ``variant``: (model path, backend, precision) of those, else None.
+    --precision says. An item ending in ``.onnx`` is a CenterFace file of one's own (its int8
+    copy beside it is run for --precision int8, as the node does). ``variant``: (model path,
+    backend, precision) of those, else None.
     """
     specs = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
-        name, _, size = item.partition("@")
+        name, _, size = item.rpartition("@") if "@" in item else (item, "", "")
         variant = CENTERFACE_VARIANTS.get(name)
+        if name.endswith(".onnx"):   # a CenterFace file of one's own, e.g. of train-detector
+            if not os.path.isfile(name):
+                raise ValueError(f"--detectors: {name} not found: give an existing CenterFace "
+                                 ".onnx file")
+            variant = (name, None, None)
         kind = "centerface" if variant else name
         if kind not in DETECTOR_KINDS:
             raise ValueError(f"unknown detector '{name}' in --detectors: use "
@@ -209,7 +217,7 @@ def parse_detectors(text, model_dir=None):
         if size and (kind != "centerface" or not size.isdigit()):
             raise ValueError(f"bad --detectors item '{item}': only centerface@N takes a size")
         size = int(size) if size else DEFAULT_INPUT_SIZE
-        if variant:
+        if variant and not name.endswith(".onnx"):
             variant = (os.path.join(model_dir or default_face_model_dir(), variant[0]),
                        *variant[1:])
         specs.append((f"{name}@{size}" if kind == "centerface" else name, kind, size, variant))

@@ -12,7 +12,7 @@ The default, 160, is below the white level of all 135 validation photos of our s
 lowest is 180) and of 541 of the 547 training photos, so the photos that the models were
 measured on are not changed, and a frame a quarter as bright as a typical one is lifted
 back. On the validation photos dimmed to a quarter of the light (``evaluate --conditions
-low_light``) it took mAP50 from 0.62 to 0.78 (README, "Under a robot's camera").
+low_light``) it took mAP50 from 0.64 to 0.77 (README, "Under a robot's camera").
 
 A linear gain keeps hue and contrast ratios; it also amplifies sensor noise, which the
 models tolerate far better than darkness. OpenCV does the work: no copy unless a gain is

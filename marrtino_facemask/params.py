@@ -137,7 +137,7 @@ PARAMETERS = (
               f"(0-255), is brightened up to it (a gain of at most {MAX_GAIN:g}) before "
               "detection and classification; brighter frames are untouched. 0: never. The "
               "default changes none of our validation photos and lifts a frame with a "
-              "quarter of the light back (mAP50 0.62 to 0.78 on them)",
+              "quarter of the light back (mAP50 0.64 to 0.77 on them)",
               range=(0, 255), live=True),
     ParamSpec("max_faces", DEFAULT_MAX_FACES,
               "at most this many faces per frame, the best scored: bounds the work of a "

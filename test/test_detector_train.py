@@ -85,6 +85,24 @@ def test_tiny_fine_tuning_exports_a_net_the_node_runs(tiny_run, astronaut_bgr):
     assert split["train"] and split["val"] and not set(split["train"]) & set(split["val"])
 
 
+def test_the_shipped_file_is_the_trained_net_averaged_with_the_base(tiny_run):
+    """--wise-alpha (default 0.2): centerface.onnx is 0.8 x the trained net (kept as
+    centerface_finetuned.onnx) + 0.2 x the published net it started from."""
+    from marrtino_facemask.detector_mix import DEFAULT_ALPHA
+    from marrtino_facemask.faces import CENTERFACE_BASE_ONNX, default_face_model_dir
+    _, out = tiny_run
+    load = detector_train.load_centerface_torch
+    shipped = load(os.path.join(out, CENTERFACE_ONNX)).state_dict().values()
+    trained = load(os.path.join(out, detector_train.FINETUNED_ONNX)).state_dict().values()
+    base = load(os.path.join(default_face_model_dir(), CENTERFACE_BASE_ONNX)).state_dict().values()
+    moved = 0
+    for s, t, b in zip(shipped, trained, base):
+        if s.is_floating_point():
+            assert torch.allclose(s, (1 - DEFAULT_ALPHA) * t + DEFAULT_ALPHA * b, atol=1e-5)
+            moved += not torch.allclose(s, t, atol=1e-5)
+    assert moved > 100
+
+
 def test_fine_tuning_uses_only_the_training_side(tiny_run, tmp_path):
     data, out = tiny_run
     with open(os.path.join(out, "split.json")) as f:

@@ -231,6 +231,33 @@ def test_training_can_reuse_a_saved_split(voc_run, tmp_path):
     assert n_val == 2 * len(first["val"])   # two faces per generated photo
 
 
+def test_evaluate_takes_a_centerface_file_of_ones_own(voc_run, tmp_path, capsys):
+    """A .onnx item is a CenterFace file (e.g. of train-detector or mix-detector), scored
+    beside the others and paired with the headline; its int8 copy beside it runs as the
+    node would. The shipped file itself scores exactly as `centerface`."""
+    from marrtino_facemask.faces import CENTERFACE_ONNX, default_face_model_dir
+    _, out = voc_run
+    own = os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
+    ev = str(tmp_path / "eval")
+    assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--split",
+                          os.path.join(out, "split.json"), "--out", ev, "--detectors",
+                          f"centerface,{own}@320,{own}", "--timing-frames", "0"]) == 0
+    with open(os.path.join(ev, "metrics.json")) as f:
+        detectors = json.load(f)["detectors"]
+    assert list(detectors) == ["centerface@640", f"{own}@320", f"{own}@640"]
+    same, smaller = detectors[f"{own}@640"], detectors[f"{own}@320"]
+    assert same["precision"] == "int8" and same["input_size"] == 640
+    assert smaller["input_size"] == 320
+    assert same["map50"] == detectors["centerface@640"]["map50"]
+    assert same["ci95"]["map50_minus_headline"] == {"value": 0.0, "interval": [0.0, 0.0]}
+    missing = str(tmp_path / "none.onnx")
+    assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--split",
+                          os.path.join(out, "split.json"), "--out", ev, "--detectors",
+                          f"centerface,{missing}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "none.onnx not found" in err
+
+
 def test_evaluate_refuses_unknown_detectors(voc_run, tmp_path, capsys):
     _, out = voc_run
     for bad in ("yolo", "dnn@320", "centerface@big", ""):
