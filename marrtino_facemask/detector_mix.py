@@ -86,7 +86,7 @@ def parse_args(argv):
                         "`quantize --detector-model` for its int8 copy)")
     p.add_argument("--check-image", default=None,
                    help="a photo on which OpenCV's dnn is checked against torch (default: a "
-                        "grey frame with noise)")
+                        "640x480 frame of seeded random pixels)")
     return p.parse_args(argv)
 
 
