@@ -5,7 +5,8 @@ face boxes. On VOC scenes it then compares the face detectors (``--detectors``) 
 photos, in the same run, alone and end to end (detector + classifier, as the node runs them):
 
 - recall at IoU >= 0.3 and >= 0.5, by face size (the labelled box's longer side) and by class,
-  at the node's face_confidence and with no size filter;
+  at the node's face_confidence (large_face_confidence for boxes of 48 px or more) and with
+  no size filter;
 - false detections per photo (detections that match no labelled face at IoU 0.3);
 - face AP50 (the detector alone, class-agnostic) and mAP50 over the three classes: PASCAL VOC
   AP (all-point interpolation, IoU 0.5) over all labelled faces whatever their size, with
@@ -41,9 +42,10 @@ from .detection_metrics import (SIZE_BINS, PerPhotoAP, average_precision, box_si
 from .exposure import DEFAULT_MIN_WHITE_LEVEL, BrightenedImages, check_min_white_level
 from .faces import (CENTERFACE_BASE_ONNX, CENTERFACE_INT8_ONNX, CENTERFACE_ONNX,
                     DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS,
-                    CenterFaceDetector, FaceModelError, default_face_model_dir,
-                    make_face_detector)
+                    DEFAULT_LARGE_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                    DETECTOR_BACKENDS, DETECTOR_KINDS, LARGE_FACE_SIZE, CenterFaceDetector,
+                    FaceModelError, default_face_model_dir, make_face_detector,
+                    score_needed)
 from .labels import CLASS_NAMES
 from .metrics import classification_report, confusion_matrix, plot_confusion_matrix
 from .paths import DEFAULT_PRECISION, PRECISIONS
@@ -51,7 +53,7 @@ from .pipeline import FaceMaskPipeline
 
 # Detector comparison: each detector is run once per photo down to this score, so that AP
 # sees the whole precision-recall curve (YOLO's val runs at 0.001); recall and false
-# detections are then read at the node's face_confidence.
+# detections are then read at the node's thresholds (face_confidence, large_face_confidence).
 AP_MIN_SCORE = 0.05
 # the size bins that the targets name, as unions of detection_metrics.SIZE_BINS
 TARGET_BINS = {"<24": ("<16", "16-24"), ">=48": ("48-96", ">=96")}
@@ -97,6 +99,9 @@ def parse_args(argv):
                    help="how CenterFace runs (default: ONNX Runtime when installed, as the node)")
     p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE,
                    help="the node's face_confidence: recall and false detections are read there")
+    p.add_argument("--large-face-confidence", type=float, default=DEFAULT_LARGE_FACE_CONFIDENCE,
+                   help=f"the node's large_face_confidence: the score that boxes of "
+                        f"{LARGE_FACE_SIZE} px or more need, where lower than --face-confidence")
     p.add_argument("--face-min-size", type=int, default=DEFAULT_MIN_FACE_SIZE,
                    help="the node's min_face_size, applied to what is classified (end to end)")
     p.add_argument("--face-model-dir", default=None,
@@ -244,7 +249,7 @@ def time_frames(pipeline, frames):
     return float(np.median(detect_ms)), float(np.median(frame_ms))
 
 
-def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size, min_face,
+def evaluate_detector(pipeline, by_image, images, min_score, face_min_size, min_face,
                       bootstrap=0, seed=0, reference=None):
     """Detector alone and end to end on labelled photos; with ``bootstrap`` > 0, 95 %
     intervals by resampling the photos, and of the difference of mAP50 from ``reference``
@@ -252,8 +257,12 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
     Returns the metrics and this detector's per-photo mAP50 (a function of photo indices).
 
     ``pipeline.face_detector`` must be set to keep every face down to :data:`AP_MIN_SCORE`
-    and min size 1; the node's face_confidence and min_face_size are applied here.
+    and min size 1; the node's score threshold (``min_score``: the one a face of a given
+    longer side in px needs, :func:`node_min_score`) and min_face_size are applied here.
     """
+    def node_keeps(box, score):
+        return score >= min_score(box_side(box))
+
     to_dataset = label_map(pipeline.classifier.class_names)
     faces, found, face_photo = [], {0.3: [], 0.5: []}, []
     false_detections, face_ap_images = 0, []
@@ -265,7 +274,7 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
         dets = pipeline.face_detector.detect(img)[:MAX_DETECTIONS]
         # detector alone, at the node's threshold and with no size filter, so that the
         # small-size bins are not biased by min_face_size
-        node_dets = [d for d in dets if d.score >= face_confidence]
+        node_dets = [d for d in dets if node_keeps(d.box, d.score)]
         faces.extend((s.box, s.label) for s in labelled)
         face_photo.extend([len(face_ap_images)] * len(labelled))
         for thr in found:
@@ -285,7 +294,7 @@ def evaluate_detector(pipeline, by_image, images, face_confidence, face_min_size
             score = (probs[:, cols[0]] if len(cols) else np.zeros(len(results)))
             class_images[c].append((cls_gt, [r.box for r in results],
                                     [r.face_score * p for r, p in zip(results, score)]))
-        published = [i for i, r in enumerate(results) if r.face_score >= face_confidence]
+        published = [i for i, r in enumerate(results) if node_keeps(r.box, r.face_score)]
         matched = match_boxes(gt, [results[i].box for i in published], 0.3)
         for gi, di in matched.items():
             if box_side(gt[gi]) >= min_face:
@@ -376,8 +385,7 @@ def versus_baseline(args, face_detector, by_image, images, per_photo_map):
     baseline = MaskClassifier(args.baseline_model, args.device, args.backend, args.precision)
     result, baseline_map = evaluate_detector(
         FaceMaskPipeline(face_detector, baseline, min_white_level=0), by_image, images,
-        args.face_confidence,
-        args.face_min_size, args.min_face)
+        node_min_score(args, face_detector.kind), args.face_min_size, args.min_face)
     return {"model": os.path.abspath(baseline.path), "map50": result["map50"],
             "ap50": result["ap50"],
             "map50_minus_baseline": paired_difference(len(by_image), per_photo_map,
@@ -398,14 +406,15 @@ def compare_detectors(args, classifier, samples, images):
         # the photos come brightened already (BrightenedImages): no second pass here
         scan = FaceMaskPipeline(scanning_detector(args, spec), classifier, min_white_level=0)
         result, per_photo_map = evaluate_detector(
-            scan, by_image, images, args.face_confidence, args.face_min_size, args.min_face,
+            scan, by_image, images, node_min_score(args, kind), args.face_min_size, args.min_face,
             args.bootstrap, args.seed, headline_map)
         if headline_map is None and args.baseline_model:
             result["versus_baseline"] = versus_baseline(args, scan.face_detector, by_image,
                                                         images, per_photo_map)
         headline_map = headline_map or per_photo_map
         node = FaceMaskPipeline(make_detector(args, spec, args.face_confidence,
-                                              args.face_min_size), classifier,
+                                              args.large_face_confidence, args.face_min_size),
+                                classifier,
                                 min_white_level=0)
         detect_ms, frame_ms = time_frames(node, frames)
         backend = node.face_detector.backend if kind == "centerface" else "opencv"
@@ -413,6 +422,8 @@ def compare_detectors(args, classifier, samples, images):
                        "backend": backend,
                        "precision": getattr(node.face_detector, "precision", "float32"),
                        "face_confidence": args.face_confidence,
+                       "large_face_confidence": (args.large_face_confidence
+                                                 if kind == "centerface" else None),
                        "min_face_size": args.face_min_size, "ms_detector_640x480": detect_ms,
                        "ms_frame_640x480": frame_ms, "timing_frames": len(frames), **result}
         print(f"  {name}: mAP50 {result['map50']:.3f}"
@@ -420,22 +431,32 @@ def compare_detectors(args, classifier, samples, images):
     return table, headline_map
 
 
-def make_detector(args, spec, confidence, min_size):
+def node_min_score(args, kind):
+    """The score a face of a given longer side (px) needs in the node, with detector
+    ``kind``: large_face_confidence is centerface's only."""
+    if kind == "centerface":
+        return lambda side: score_needed(side, args.face_confidence, args.large_face_confidence)
+    return lambda side: args.face_confidence
+
+
+def make_detector(args, spec, confidence, large_confidence, min_size):
     """The face detector of a :func:`parse_detectors` item."""
     _, kind, size, variant = spec
     if variant:
         path, backend, precision = variant
         return CenterFaceDetector(confidence, min_size, path, size,
-                                  backend or args.detector_backend, precision or args.precision)
+                                  backend or args.detector_backend, precision or args.precision,
+                                  large_confidence)
     return make_face_detector(kind, confidence, min_size, args.face_model_dir, size,
-                              args.detector_backend, args.precision)
+                              args.detector_backend, args.precision, large_confidence)
 
 
 def scanning_detector(args, spec):
     """The detector as :func:`evaluate_detector` needs it: every face down to
     :data:`AP_MIN_SCORE` (haar has no score: the node's threshold) and no size filter."""
     floor = AP_MIN_SCORE if spec[1] != "haar" else args.face_confidence
-    return make_detector(args, spec, min(floor, args.face_confidence), 1)
+    floor = min(floor, args.face_confidence, args.large_face_confidence)
+    return make_detector(args, spec, floor, floor, 1)
 
 
 def compare_conditions(args, classifier, samples, images, headline_map):
@@ -453,7 +474,7 @@ def compare_conditions(args, classifier, samples, images, headline_map):
         seen = BrightenedImages(conditions.ConditionImages(images, name, args.seed),
                                 args.min_white_level)
         labelled, _ = evaluate_classifier(classifier, samples, seen, args.min_face)
-        result, _ = evaluate_detector(scan, by_image, seen, args.face_confidence,
+        result, _ = evaluate_detector(scan, by_image, seen, node_min_score(args, spec[1]),
                                       args.face_min_size, args.min_face,
                                       max(args.bootstrap, 1), args.seed, headline_map)
         out[name] = dict(result, detector=spec[0], classifier_on_labelled_boxes=labelled)

@@ -35,8 +35,9 @@ MAX_MAX_FACES = 1000
 class KeyframeDetector:
     """``detector`` on every ``every``-th frame, optical flow on the others.
 
-    ``confidence`` and ``min_face_size`` are the wrapped detector's (setting them here sets
-    them there, and they also filter the faces that flow moves); other attributes (``kind``,
+    ``confidence``, ``large_confidence`` (centerface's) and ``min_face_size`` are the wrapped
+    detector's (setting them here sets them there, and its ``min_score`` and min_face_size
+    also filter the faces that flow moves); other attributes (``kind``,
     ``input_size``, ``backend``, ...) read through. At most ``max_faces`` faces, the best
     scored, come out of a frame, so that a picture full of faces (a crowd, a poster) bounds
     the classifier's and the flow's work. ``last_detected`` says whether the last call's
@@ -90,6 +91,14 @@ class KeyframeDetector:
         self.detector.confidence = value
 
     @property
+    def large_confidence(self):
+        return self.detector.large_confidence
+
+    @large_confidence.setter
+    def large_confidence(self, value):
+        self.detector.large_confidence = value
+
+    @property
     def min_face_size(self):
         return self.detector.min_face_size
 
@@ -129,7 +138,8 @@ class KeyframeDetector:
         moved, motions = follow_faces(prev_gray, gray, faces, known)
         if faces and not moved:
             return None, motions
-        return self._best([f for f in moved if f.score >= self.confidence
+        return self._best([f for f in moved
+                           if f.score >= self.detector.min_score(max(f.width, f.height))
                            and max(f.width, f.height) >= max(self.min_face_size, 1)]), motions
 
     def detect(self, bgr):

@@ -4,7 +4,8 @@ Published once at start-up (and again when ``face_confidence`` changes) with a
 transient-local, keep-last-1 QoS: a subscriber that joins later, with the same durability,
 still gets it. ``class_map`` lists the classifier's classes in its output order; a
 Detection2D's ``hypothesis.class_id`` is the ``class_name`` string. ``threshold`` is the
-face detector's ``face_confidence``.
+face detector's ``face_confidence`` (centerface keeps faces of 48 px or more from
+``large_face_confidence`` where that is lower).
 """
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy

@@ -124,6 +124,7 @@ class FaceMaskNode(Node):
             self.pipeline = FaceMaskPipeline.create(
                 self.model_path, detector=p["detector"],
                 face_confidence=float(p["face_confidence"]),
+                large_face_confidence=float(p["large_face_confidence"]),
                 min_face_size=int(p["min_face_size"]), device=p["device"],
                 face_model_dir=p["face_model_dir"] or None,
                 input_size=int(p["detector_input_size"]),
@@ -185,7 +186,10 @@ class FaceMaskNode(Node):
         self.get_logger().info(
             f"ready: model {clf.path} (classes: {', '.join(clf.class_names)}; {clf.backend} "
             f"{clf.precision} on {clf.device}), detector {p['detector']}{details} "
-            f"(face_confidence {p['face_confidence']}, min_face_size {p['min_face_size']}, "
+            f"(face_confidence {p['face_confidence']}"
+            + (f", large_face_confidence {p['large_face_confidence']}"
+               if p["detector"] == "centerface" else "")
+            + f", min_face_size {p['min_face_size']}, "
             f"max_faces {p['max_faces']}, detect_every {p['detect_every']}"
             f"{', in the background' if p['detect_in_background'] else ''}), "
             + (f"dim frames (white level < {p['min_white_level']}) brightened to "
@@ -325,6 +329,9 @@ class FaceMaskNode(Node):
             self.pipeline.face_detector.confidence = value
             self.pipeline.face_detector.reset()   # detect the next frame: applied at once
             self.label_info.publish(value)
+        elif name == "large_face_confidence":
+            self.pipeline.face_detector.large_confidence = value   # unused but by centerface
+            self.pipeline.face_detector.reset()
         elif name == "min_face_size":
             self.pipeline.face_detector.min_face_size = value
             self.pipeline.face_detector.reset()

@@ -27,7 +27,8 @@ from .crops import whole_box
 from .data import IMAGE_EXTENSIONS
 from .exposure import DEFAULT_MIN_WHITE_LEVEL
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, FaceModelError)
+                    DEFAULT_LARGE_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS,
+                    DETECTOR_KINDS, LARGE_FACE_SIZE, FaceModelError)
 from .paths import DEFAULT_PRECISION, PRECISIONS
 from .pipeline import FaceMaskPipeline, results_from_probs
 from .run_summary import RunSummary, estimated_frames, progress_bar, warn
@@ -164,6 +165,9 @@ def main_detect(argv=None):
     p.add_argument("--annotate", metavar="DIR", help="also write annotated images here")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_KINDS)
     p.add_argument("--face-confidence", type=float, default=DEFAULT_FACE_CONFIDENCE)
+    p.add_argument("--large-face-confidence", type=float, default=DEFAULT_LARGE_FACE_CONFIDENCE,
+                   help=f"centerface: the score faces of {LARGE_FACE_SIZE} px or more need, "
+                        "where lower than --face-confidence (the node's large_face_confidence)")
     p.add_argument("--min-face-size", type=int, default=DEFAULT_MIN_FACE_SIZE)
     p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
                    help="centerface: longer side of the frame as the detector sees it (px)")
@@ -186,7 +190,7 @@ def main_detect(argv=None):
                                            args.face_confidence, args.min_face_size, args.device,
                                            args.face_model_dir, args.input_size,
                                            args.detector_backend, args.backend, args.precision,
-                                           args.min_white_level)
+                                           args.min_white_level, args.large_face_confidence)
         if args.annotate:
             os.makedirs(args.annotate, exist_ok=True)
         failed = run(args.paths, args.jsonl, pipeline, args.annotate, max(args.every, 1))

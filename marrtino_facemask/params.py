@@ -14,8 +14,8 @@ a reload: a model, the detector, the topic or its QoS.
 from dataclasses import dataclass
 
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS, DETECTOR_KINDS, MAX_INPUT_SIZE,
-                    MIN_INPUT_SIZE)
+                    DEFAULT_LARGE_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE, DETECTOR_BACKENDS,
+                    DETECTOR_KINDS, LARGE_FACE_SIZE, MAX_INPUT_SIZE, MIN_INPUT_SIZE)
 from .classifier import CLASSIFIER_BACKENDS
 from .exposure import DEFAULT_MIN_WHITE_LEVEL, MAX_GAIN
 from .image_codec import DEFAULT_MAX_PIXELS, MAX_SIDE
@@ -126,8 +126,15 @@ PARAMETERS = (
               "install openvino; faster still on Intel CPUs) or opencv",
               choices=DETECTOR_BACKENDS),
     ParamSpec("face_confidence", DEFAULT_FACE_CONFIDENCE,
-              "minimum face score of centerface and dnn (haar faces score 1.0); below "
+              "minimum face score of centerface and dnn (haar faces score 1.0; big "
+              "centerface faces: see large_face_confidence); below "
               f"{MIN_FACE_CONFIDENCE} a scored detector returns mostly junk boxes",
+              range=(MIN_FACE_CONFIDENCE, 1.0), live=True),
+    ParamSpec("large_face_confidence", DEFAULT_LARGE_FACE_CONFIDENCE,
+              f"centerface only: a face whose box is at least {LARGE_FACE_SIZE} px on its "
+              "longer side is kept from this score where it is lower than face_confidence "
+              "(so big faces that are blurred, hooded or cut by the frame's edge are kept; "
+              "false boxes that big are rare); set it to face_confidence for one threshold",
               range=(MIN_FACE_CONFIDENCE, 1.0), live=True),
     ParamSpec("min_face_size", DEFAULT_MIN_FACE_SIZE,
               "ignore faces whose box is smaller than this many pixels on its longer side",

@@ -8,7 +8,7 @@ from .classifier import MaskClassifier
 from .exposure import DEFAULT_MIN_WHITE_LEVEL, brighten, check_min_white_level
 from .paths import DEFAULT_PRECISION
 from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_MIN_FACE_SIZE, make_face_detector)
+                    DEFAULT_LARGE_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE, make_face_detector)
 
 
 @dataclass
@@ -67,13 +67,16 @@ class FaceMaskPipeline:
     def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
                min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
                input_size=DEFAULT_INPUT_SIZE, detector_backend="auto", backend="auto",
-               precision=DEFAULT_PRECISION, min_white_level=DEFAULT_MIN_WHITE_LEVEL):
+               precision=DEFAULT_PRECISION, min_white_level=DEFAULT_MIN_WHITE_LEVEL,
+               large_face_confidence=DEFAULT_LARGE_FACE_CONFIDENCE):
         """``detector_backend``: how CenterFace runs; ``backend``: how the classifier runs
         (:data:`classifier.CLASSIFIER_BACKENDS`); ``precision``: int8 or float32 files for
-        ONNX Runtime (:mod:`paths`); ``min_white_level``: see :mod:`exposure`."""
+        ONNX Runtime (:mod:`paths`); ``min_white_level``: see :mod:`exposure`;
+        ``large_face_confidence``: see :func:`faces.score_needed`."""
         check_min_white_level(min_white_level)    # before the models load
         return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
-                                      input_size, detector_backend, precision),
+                                      input_size, detector_backend, precision,
+                                      large_face_confidence),
                    MaskClassifier(model_path, device, backend, precision), min_white_level)
 
     def prepare(self, bgr):

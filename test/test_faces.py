@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.faces import (CENTERFACE_ONNX, DETECTOR_KINDS, CenterFaceDetector,
-                                     DnnFaceDetector, Face, FaceModelError, HaarFaceDetector,
-                                     clip_and_filter, default_face_model_dir,
-                                     default_haar_cascade, make_face_detector)
+from marrtino_facemask.faces import (CENTERFACE_ONNX, DETECTOR_KINDS, LARGE_FACE_SIZE,
+                                     CenterFaceDetector, DnnFaceDetector, Face, FaceModelError,
+                                     HaarFaceDetector, clip_and_filter, default_face_model_dir,
+                                     default_haar_cascade, make_face_detector, score_needed)
 
 ASTRONAUT_FACE = (179, 57, 272, 178)
 
@@ -335,6 +335,28 @@ def test_clip_and_filter_keeps_the_threshold_score_and_sorts():
     _assert_inside(faces, (100, 100))
 
 
+def test_clip_and_filter_lower_bar_for_big_boxes_by_their_clipped_side():
+    boxes = [(0, 0, 47, 30),          # 47 px: a small box, needs 0.3
+             (0, 0, 48, 30),          # 48 px: a big box, kept from 0.1
+             (80, 0, 130, 30),        # 50 px wide, 20 px left in the frame: small
+             (0, 50, 60, 99)]         # big, but under even the lower bar
+    scores = [0.2, 0.2, 0.2, 0.09]
+    faces = clip_and_filter(boxes, scores, 100, 100, min_size=8, min_score=0.3,
+                            large_min_score=0.1)
+    assert [f.box for f in faces] == [(0, 0, 48, 30)]
+    # without large_min_score, one bar for every size
+    assert clip_and_filter(boxes, scores, 100, 100, min_size=8, min_score=0.3) == []
+    # a higher "lower bar" never raises the bar of big boxes
+    assert len(clip_and_filter(boxes, [0.5] * 4, 100, 100, 8, 0.3, large_min_score=0.9)) == 4
+
+
+def test_score_needed():
+    assert LARGE_FACE_SIZE == 48
+    assert score_needed(47, 0.3, 0.1) == 0.3
+    assert score_needed(48, 0.3, 0.1) == 0.1
+    assert score_needed(500, 0.3, 0.5) == 0.3     # the lower of the two
+
+
 def test_clip_and_filter_accepts_numpy_inputs():
     boxes = np.array([[-5.5, 10.0, 40.0, 120.0]], np.float32)
     faces = clip_and_filter(boxes, np.array([0.7], np.float32), 64, 100, 10, 0.5)
@@ -390,6 +412,22 @@ def test_centerface_face_cut_by_the_frame_edge(centerface):
     _assert_inside(faces, frame.shape)
     clipped = (box[0], box[1], min(box[2], 640), min(box[3], 480))
     assert iou(faces[0].box, clipped) >= 0.4
+
+
+def test_centerface_keeps_a_big_blurred_face_from_large_face_confidence(astro):
+    """Blurred (sigma 9), the astronaut's face scores about 0.18: under face_confidence 0.3,
+    over the default large_face_confidence 0.1 for a box of 48 px or more."""
+    blurred = cv2.GaussianBlur(astro, (0, 0), 9.0)
+    faces = make_face_detector("centerface").detect(blurred)
+    assert len(faces) == 1 and 0.1 <= faces[0].score < 0.3
+    assert max(faces[0].width, faces[0].height) >= LARGE_FACE_SIZE
+    assert iou(faces[0].box, ASTRONAUT_FACE) >= 0.5
+    one_bar = make_face_detector("centerface", large_confidence=0.3)
+    assert one_bar.detect(blurred) == []
+    assert one_bar.min_score(100) == one_bar.min_score(10) == 0.3
+    # res10 keeps one bar for every size: its big false boxes are not rare
+    dnn = make_face_detector("dnn", confidence=0.3)
+    assert dnn.min_score(100) == dnn.min_score(10) == 0.3
 
 
 def test_centerface_input_size_rounds_to_multiples_of_32():

@@ -297,8 +297,12 @@ def test_thresholds_reach_the_detector_and_filter_followed_faces(detector, three
     assert len(faces) == 3
     keyframes.confidence = max(f.score for f in faces) + 1e-3
     assert wrapped.confidence == keyframes.confidence
-    assert keyframes.detect(pan(three_faces, 1)) == []          # followed, then filtered
-    keyframes.confidence = 0.3
+    # the faces are about 60 px: large_face_confidence (0.1) still keeps them
+    assert len(keyframes.detect(pan(three_faces, 1))) == 3
+    keyframes.large_confidence = keyframes.confidence
+    assert wrapped.large_confidence == keyframes.confidence
+    assert keyframes.detect(pan(three_faces, 2)) == []          # followed, then filtered
+    keyframes.confidence = keyframes.large_confidence = 0.3
     keyframes.reset()
     keyframes.detect(three_faces)
     keyframes.min_face_size = 500
@@ -361,6 +365,9 @@ def test_background_detector_error_surfaces_on_the_next_frame(three_faces):
 
         def __init__(self):
             self.calls = 0
+
+        def min_score(self, side):
+            return self.confidence
 
         def detect(self, bgr):
             self.calls += 1

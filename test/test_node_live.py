@@ -176,6 +176,32 @@ def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
     assert "Traceback" not in node.stderr()
 
 
+def test_large_face_confidence_keeps_a_big_blurred_face(ros, node, astronaut_bgr):
+    """The astronaut blurred (sigma 9): CenterFace scores her 110 px face about 0.18. The
+    default large_face_confidence 0.1 keeps it; at 0.3, as face_confidence, it is dropped."""
+    pub = ros.publisher(Image, IMAGE_TOPIC)
+    dets = ros.collector(Detection2DArray, DETECTIONS)
+    ros.wait_ready(node, pub)
+    frame = cv2.GaussianBlur(astronaut_bgr, (0, 0), 9.0)
+    assert ros.get_parameters(NODE, ["large_face_confidence"]) == {"large_face_confidence": 0.1}
+    try:
+        (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+        assert len(msg.detections) == 1
+        assert msg.detections[0].bbox.size_x >= 48
+        (ok,) = ros.set_parameters(NODE, {"large_face_confidence": 0.3})
+        assert ok.successful, ok.reason
+        (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+        assert len(msg.detections) == 0                        # applied at once
+        (refused,) = ros.set_parameters(NODE, {"large_face_confidence": 0.05})
+        assert not refused.successful and "large_face_confidence" in refused.reason
+    finally:
+        (ok,) = ros.set_parameters(NODE, {"large_face_confidence": 0.1})
+        assert ok.successful, ok.reason
+    (msg,) = ros.request(pub, ros.image_msg(frame), [dets], node)
+    assert len(msg.detections) == 1
+    assert "Traceback" not in node.stderr()
+
+
 def test_detect_every_follows_faces_between_detections(ros, sync_node, astronaut_bgr):
     """detect_in_background:=false, detect_every 3: the detector runs on frames 1 and 4
     after the change. A second face that appears on frame 2 is reported from frame 4 on,

@@ -88,6 +88,6 @@ def test_help_lists_the_parameters():
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
     for name in ("image_topic", "compressed", "reliability", "detector", "face_confidence",
-                 "min_face_size", "model_path", "device", "publish_annotated",
+                 "large_face_confidence", "min_face_size", "model_path", "device", "publish_annotated",
                  "face_model_dir", "max_image_pixels", "threads"):
         assert name in proc.stdout

@@ -258,6 +258,37 @@ def test_evaluate_takes_a_centerface_file_of_ones_own(voc_run, tmp_path, capsys)
     assert err.startswith("error: ") and "\n" not in err and "none.onnx not found" in err
 
 
+def test_evaluate_reads_recall_at_the_node_s_lower_bar_for_big_faces(voc_run, tmp_path):
+    """One photo: the astronaut blurred (sigma 9), whose 121 px face CenterFace scores about
+    0.18. At the default large_face_confidence 0.1 it is found, at 0.3 it is not; AP, which
+    reads every score, is the same; dnn keeps one bar and records none."""
+    _, out = voc_run
+    data = tmp_path / "blurred"
+    (data / "images").mkdir(parents=True)
+    (data / "annotations").mkdir()
+    frame = cv2.GaussianBlur(astronaut_bgr(), (0, 0), 9.0)
+    cv2.imwrite(str(data / "images" / "blurred.png"), frame)
+    (data / "annotations" / "blurred.xml").write_text(
+        "<annotation><filename>blurred.png</filename><size><width>512</width><height>512"
+        "</height><depth>3</depth></size><object><name>without_mask</name><bndbox><xmin>179"
+        "</xmin><ymin>57</ymin><xmax>272</xmax><ymax>178</ymax></bndbox></object></annotation>")
+    found = {}
+    for bar in ("0.1", "0.3"):
+        ev = str(tmp_path / f"eval{bar}")
+        assert evaluate.main(["--model", os.path.join(out, "best.pt"), "--data", str(data),
+                              "--out", ev, "--detectors", "centerface,dnn", "--timing-frames",
+                              "0", "--bootstrap", "0", "--large-face-confidence", bar]) == 0
+        with open(os.path.join(ev, "metrics.json")) as f:
+            found[bar] = json.load(f)["detectors"]
+    for bar, recall in (("0.1", 1.0), ("0.3", 0.0)):
+        cf = found[bar]["centerface@640"]
+        assert cf["large_face_confidence"] == float(bar)
+        assert cf["recall_iou_0.3"]["by_size"][">=96"]["recall"] == recall
+        assert found[bar]["dnn"]["large_face_confidence"] is None
+    assert found["0.1"]["centerface@640"]["face_ap50"] == found["0.3"]["centerface@640"]["face_ap50"]
+    assert found["0.1"]["dnn"]["recall_iou_0.3"] == found["0.3"]["dnn"]["recall_iou_0.3"]
+
+
 def test_evaluate_refuses_unknown_detectors(voc_run, tmp_path, capsys):
     _, out = voc_run
     for bad in ("yolo", "dnn@320", "centerface@big", ""):
