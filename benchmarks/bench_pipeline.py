@@ -40,7 +40,8 @@ from marrtino_facemask.annotate import annotate  # noqa: E402
 from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
 from marrtino_facemask.classifier import MaskClassifier, onnx_path_for  # noqa: E402
 from marrtino_facemask.exposure import brighten  # noqa: E402
-from marrtino_facemask.faces import (DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,  # noqa: E402
+from marrtino_facemask.faces import (DEFAULT_FACE_CONFIDENCE,  # noqa: E402
+                                     DEFAULT_LARGE_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
                                      CenterFaceDetector, make_face_detector)
 from marrtino_facemask.image_codec import bgr_to_encoding, image_to_bgr  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
@@ -129,7 +130,7 @@ def main():
         detectors.append((f"centerface@640 onnxruntime {os.path.basename(path)}",
                           lambda path=path: CenterFaceDetector(
                               DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE, path, 640,
-                              "onnxruntime", "float32")))
+                              "onnxruntime", "float32", DEFAULT_LARGE_FACE_CONFIDENCE)))
     step, raw = bgr_to_encoding(frame, "rgb8")
     rows.append(("decode rgb8 640x480 -> bgr", timed(lambda: image_to_bgr(480, 640, "rgb8", step, raw),
                                                     args.repeat)))

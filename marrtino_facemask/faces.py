@@ -102,8 +102,8 @@ def default_haar_cascade():
 def score_needed(side, confidence, large_confidence):
     """The face score that a box whose longer side is ``side`` px needs to be kept:
     ``confidence``, or ``large_confidence`` where that is lower and the box is at least
-    :data:`LARGE_FACE_SIZE` px."""
-    if side >= LARGE_FACE_SIZE:
+    :data:`LARGE_FACE_SIZE` px (None: ``confidence`` at every size)."""
+    if side >= LARGE_FACE_SIZE and large_confidence is not None:
         return min(confidence, large_confidence)
     return confidence
 
@@ -119,12 +119,12 @@ def clip_and_filter(boxes, scores, width, height, min_size, min_score, landmarks
     """
     if large_min_score is None:
         large_min_score = min_score
+    large_min_score = min(large_min_score, min_score)
     faces = []
     if landmarks is None:
         landmarks = [None] * len(boxes)
     for (x0, y0, x1, y1), score, points in zip(boxes, scores, landmarks):
-        if (not np.all(np.isfinite((x0, y0, x1, y1, score)))
-                or score < min(min_score, large_min_score)):
+        if not np.all(np.isfinite((x0, y0, x1, y1, score))) or score < large_min_score:
             continue
         x0 = int(np.clip(np.floor(x0), 0, width))
         y0 = int(np.clip(np.floor(y0), 0, height))
@@ -151,7 +151,10 @@ class CenterFaceDetector:
     (detector_graph.py: the same outputs, faster). The net
     returns, at stride 4, a face-centre heatmap, log box sizes, centre offsets and five
     landmarks relative to the box; :meth:`decode` turns them into boxes, and OpenCV's NMS
-    removes overlaps.
+    removes overlaps. Faces score at least ``confidence``, boxes of :data:`LARGE_FACE_SIZE`
+    px or more ``large_confidence`` where that is lower (None, the class's default: one bar;
+    the node's default is :data:`DEFAULT_LARGE_FACE_CONFIDENCE`, see
+    :func:`make_face_detector`).
     """
 
     kind = "centerface"
@@ -165,7 +168,7 @@ class CenterFaceDetector:
 
     def __init__(self, confidence=0.5, min_face_size=24, model_path=None,
                  input_size=DEFAULT_INPUT_SIZE, backend="auto", precision=DEFAULT_PRECISION,
-                 large_confidence=DEFAULT_LARGE_FACE_CONFIDENCE):
+                 large_confidence=None):
         path = model_path or os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
         if not os.path.isfile(path):
             raise FaceModelError(f"face detector file {path} not found: reinstall the package "
@@ -286,9 +289,9 @@ class CenterFaceDetector:
         height, width = bgr.shape[:2]
         (heatmap, sizes, offsets, landmarks), (sx, sy) = self.forward(bgr)
         # A floor on the heatmap threshold: below it the heatmap is background everywhere.
-        boxes, scores, points = self.decode(
-            heatmap, sizes, offsets, landmarks,
-            max(min(self.confidence, self.large_confidence), 0.05))
+        lowest = min(self.min_score(0), self.min_score(LARGE_FACE_SIZE))
+        boxes, scores, points = self.decode(heatmap, sizes, offsets, landmarks,
+                                            max(lowest, 0.05))
         if len(boxes):
             # cv2.dnn.NMSBoxes takes (x, y, w, h) boxes
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
@@ -298,7 +301,7 @@ class CenterFaceDetector:
         scale = np.array([sx, sy, sx, sy], np.float32)
         return clip_and_filter(boxes / scale, scores, width, height, self.min_face_size,
                                self.confidence, points / np.tile([sx, sy], 5),
-                               self.large_confidence)
+                               self.min_score(LARGE_FACE_SIZE))
 
 
 def resolve_backend(backend="auto"):

@@ -425,6 +425,9 @@ def test_centerface_keeps_a_big_blurred_face_from_large_face_confidence(astro):
     one_bar = make_face_detector("centerface", large_confidence=0.3)
     assert one_bar.detect(blurred) == []
     assert one_bar.min_score(100) == one_bar.min_score(10) == 0.3
+    # the class on its own keeps one bar, unless told otherwise
+    assert CenterFaceDetector(confidence=0.3, min_face_size=8).detect(blurred) == []
+    assert len(CenterFaceDetector(0.3, 8, large_confidence=0.1).detect(blurred)) == 1
     # res10 keeps one bar for every size: its big false boxes are not rare
     dnn = make_face_detector("dnn", confidence=0.3)
     assert dnn.min_score(100) == dnn.min_score(10) == 0.3
