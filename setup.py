@@ -1,5 +1,5 @@
-from glob import glob
 import os
+from glob import glob
 
 from setuptools import find_packages, setup
 
@@ -43,8 +43,8 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
-            'facemask_detector = marrtino_facemask.node:main',
-            'mask_reminder = marrtino_facemask.reminder:main',
+            'facemask_detector = marrtino_facemask.ros.node:main',
+            'mask_reminder = marrtino_facemask.ros.reminder:main',
         ],
     },
 )

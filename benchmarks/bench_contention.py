@@ -9,7 +9,7 @@ core), and publishes 640x480 bgr8 frames at 30 frames/s over DDS from this proce
 camera driver would (skimage's astronaut in the frame: one face). It reports, over
 ``--seconds`` after a warm-up: frames answered per second, the latency from publication to
 answer (p50, p95), and the node's CPU use. threads 1 is the node's default; 0 is the old
-behaviour (torch and OpenCV each use one thread per core).
+behaviour (ONNX Runtime and OpenCV each use one thread per core).
 """
 
 import argparse
@@ -19,9 +19,9 @@ import sys
 import time
 
 import numpy as np
-
 import rosbench
 from frames import frame_one_face
+
 from marrtino_facemask.faces import DEFAULT_DETECTOR
 
 
@@ -30,7 +30,7 @@ def run_case(ros, threads, busy, args, frame):
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from marrtino_facemask.ros_msgs import bgr_to_image_msg
+    from marrtino_facemask.ros.ros_msgs import bgr_to_image_msg
 
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                 for _ in range(busy)]

@@ -1,7 +1,8 @@
 """Benchmark: what the node's ``detect_every`` costs in accuracy and saves in time (not a test).
 
-    ./scripts/env.sh python benchmarks/bench_detect_every.py [--data ../shared/data/face_mask_scenes]
-        [--every 1,2,3,bg1,bg2] [--frames 6] [--threads 1]
+    ./scripts/env.sh python benchmarks/bench_detect_every.py
+        [--data ../shared/data/face_mask_scenes] [--every 1,2,3,bg1,bg2] [--frames 6]
+        [--threads 1]
 
 With ``detect_every`` n the face detector runs on one frame in n, and the faces are moved by
 optical flow on the others (``keyframe_detector.py``). ``bgN`` is ``detect_in_background``
@@ -42,16 +43,20 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from frames import bench_frames, frame_poster  # noqa: E402
 from timing import timed  # noqa: E402
-from marrtino_facemask.checkpoint import default_model_path  # noqa: E402
-from marrtino_facemask.data import ImageCache, load_samples, stem_of  # noqa: E402
-from marrtino_facemask.detection_metrics import box_side, match_boxes  # noqa: E402
-from marrtino_facemask.evaluate import recompute_split  # noqa: E402
-from marrtino_facemask.faces import DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE  # noqa: E402
-from marrtino_facemask.keyframe_detector import (DEFAULT_MAX_FACES, MAX_MAX_FACES,  # noqa: E402
-                                                 BackgroundDetector, KeyframeDetector)
+
+from marrtino_facemask.config import build_pipeline, settings  # noqa: E402
+from marrtino_facemask.keyframe_detector import (  # noqa: E402
+    DEFAULT_MAX_FACES,
+    MAX_MAX_FACES,
+    BackgroundDetector,
+    KeyframeDetector,
+)
+from marrtino_facemask.lab.data import ImageCache  # noqa: E402
+from marrtino_facemask.lab.detection_metrics import box_side, match_boxes  # noqa: E402
+from marrtino_facemask.lab.metrics import classification_report, confusion_matrix  # noqa: E402
+from marrtino_facemask.lab.real_samples import split_side  # noqa: E402
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
-from marrtino_facemask.metrics import classification_report, confusion_matrix  # noqa: E402
-from marrtino_facemask.pipeline import FaceMaskPipeline  # noqa: E402
+from marrtino_facemask.model_file import default_model_path  # noqa: E402
 from marrtino_facemask.threads import apply_threads  # noqa: E402
 from marrtino_facemask.tracking import DEFAULT_CLASSIFY_BUDGET, FaceTracker  # noqa: E402
 
@@ -83,7 +88,8 @@ def move_box(box, m):
 def clip(image, boxes, move, frames, flicker=0.0, rng=None):
     """The frames of a simulated camera move over ``image`` and the boxes in each. With
     ``flicker`` F, each frame's exposure is also scaled by a factor drawn from ``rng`` in
-    [1 - F, 1 + F] (a camera's auto-exposure hunting)."""
+    [1 - F, 1 + F] (a camera's auto-exposure hunting).
+    """
     size = (image.shape[1], image.shape[0])
     for step in range(frames):
         m = affine(step, move, size)
@@ -95,19 +101,18 @@ def clip(image, boxes, move, frames, flicker=0.0, rng=None):
 
 
 def validation_photos(data, classifier):
-    _, samples = load_samples(data)
-    split = recompute_split(data, samples, classifier.meta.get("args", {}))
-    stems = {stem_of(p) for p in split["val"]}
+    """{photo: its labelled faces} of the validation side of the classifier's split."""
+    _, samples = split_side(data, None, "val", classifier.meta.get("args", {}))
     by_image = defaultdict(list)
     for s in samples:
-        if stem_of(s.image) in stems:
-            by_image[s.image].append(s)
+        by_image[s.image].append(s)
     return by_image
 
 
 def scheduler(pipeline, mode):
     """(the detector as the node would wrap it, whether it runs in the background) for a
-    mode such as "2" (detect_every 2) or "bg2" (the same in the background)."""
+    mode such as "2" (detect_every 2) or "bg2" (the same in the background).
+    """
     if mode.startswith("bg"):
         return BackgroundDetector(pipeline.face_detector, int(mode[2:])), True
     return KeyframeDetector(pipeline.face_detector, int(mode)), False
@@ -127,7 +132,8 @@ class Pacer:
 
 def classify(pipeline, frame, dets, tracker, budget):
     """The frame's results as the node makes them: through ``tracker`` with ``budget``
-    (max_classified_per_frame), or each frame's own probabilities when ``tracker`` is None."""
+    (max_classified_per_frame), or each frame's own probabilities when ``tracker`` is None.
+    """
     boxes, scores = [d.box for d in dets], [d.score for d in dets]
     if tracker is None:
         return pipeline.classify_boxes(frame, boxes, scores)
@@ -195,8 +201,9 @@ def timing(pipeline, frame, mode, fps, count=60, pan=4, budget=None):
     tracker = None if budget is None else FaceTracker()
     pacer = Pacer(1 / fps if background else 0)
     size = (frame.shape[1], frame.shape[0])
-    clip_frames = [cv2.warpAffine(frame, affine(k, (pan * (1 if (k // 30) % 2 == 0 else -1), 0, 1.0),
-                                                size), size) for k in range(count)]
+    clip_frames = [cv2.warpAffine(frame, affine(k, (pan * (1 if (k // 30) % 2 == 0 else -1), 0,
+                                                    1.0), size), size)
+                   for k in range(count)]
     for f in clip_frames[:keyframes.every]:      # warm-up
         pipeline.classify_boxes(f, [d.box for d in keyframes.detect(f)])
     if background:
@@ -240,13 +247,14 @@ def main():
     apply_threads(args.threads)
     budgets = [int(v) for v in args.classified.split(",") if v.strip()] or [None]
     modes = [(v.strip(), b) for v in args.every.split(",") if v.strip() for b in budgets]
-    pipeline = FaceMaskPipeline.create(args.model, face_confidence=DEFAULT_FACE_CONFIDENCE,
-                                       min_face_size=DEFAULT_MIN_FACE_SIZE)
+    values = settings(model_path=args.model)      # the node's defaults
+    pipeline = build_pipeline(values)
     print(f"detector {pipeline.face_detector.kind} at {pipeline.face_detector.input_size} px "
           f"({pipeline.face_detector.backend} {pipeline.face_detector.precision}), classifier "
           f"{pipeline.classifier.backend} {pipeline.classifier.precision}, threads "
-          f"{args.threads}, face_confidence {DEFAULT_FACE_CONFIDENCE}, min_face_size "
-          f"{DEFAULT_MIN_FACE_SIZE}")
+          f"{args.threads}, face_confidence {values['face_confidence']}, "
+          f"large_face_confidence {values['large_face_confidence']}, min_face_size "
+          f"{values['min_face_size']}")
     frames = bench_frames()
     print("\n| detect_every | 1 face: median / mean ms | 3 faces: median / mean ms |")
     print("| --- | --- | --- |")

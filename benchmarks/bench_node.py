@@ -1,6 +1,7 @@
 """Benchmark: the real node under a 30 frames/s camera (not a test).
 
-    ./scripts/env.sh python benchmarks/bench_node.py [--seconds 60] [--faces 1] [--param backend:=onnxruntime]
+    ./scripts/env.sh python benchmarks/bench_node.py [--seconds 60] [--faces 1]
+        [--param backend:=openvino]
 
 Starts the node in its own process (``python -m marrtino_facemask node``, its defaults, the
 shipped model), and publishes 640x480 bgr8 frames (benchmarks/frames.py: 0, 1 or 3 faces) on
@@ -26,7 +27,6 @@ import time
 
 import cv2
 import numpy as np
-
 import rosbench
 from frames import bench_frames
 
@@ -35,7 +35,7 @@ def run(args):
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from marrtino_facemask.ros_msgs import bgr_to_image_msg
+    from marrtino_facemask.ros.ros_msgs import bgr_to_image_msg
 
     frame = bench_frames()[args.faces]
     # one to-and-fro second of panning (a still frame without --pan), as raw bgr8 bytes
@@ -110,7 +110,8 @@ def main():
           + (f"; picture panning {args.pan:g} px a frame" if args.pan else ""))
     print(f"node: {r['ready']}")
     print(f"640x480 bgr8, {args.faces} face(s), {args.fps:g} fps for {r['duration']:.1f} s: "
-          f"sent {r['sent'] / r['duration']:.1f}/s, answered {r['answered'] / r['duration']:.1f}/s "
+          f"sent {r['sent'] / r['duration']:.1f}/s, answered "
+          f"{r['answered'] / r['duration']:.1f}/s "
           f"({r['answered']} of {r['sent']}), faces per answer "
           f"{np.mean(r['faces']) if r['faces'] else float('nan'):.2f}")
     if len(lat):

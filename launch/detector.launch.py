@@ -1,17 +1,19 @@
 """Start the face mask detector node, and optionally rviz2 showing its annotated image and
 the example behaviour mask_reminder.
 
-    ros2 launch marrtino_facemask detector.launch.py image_topic:=/camera/image_raw rviz:=true
+    ros2 launch marrtino_facemask detector.launch.py image_topic:=/usb_cam/image_raw rviz:=true
+    ros2 launch marrtino_facemask detector.launch.py namespace:=robot1   # robot1/camera/image_raw
     ros2 launch marrtino_facemask detector.launch.py reminder:=true say_topic:=/speech/to_speak
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 
 def generate_launch_description():
@@ -31,9 +33,10 @@ def generate_launch_description():
             'params_file', default_value=default_params,
             description='YAML file with the detector node parameters'),
         DeclareLaunchArgument(
-            'image_topic', default_value='/camera/image_raw',
-            description='camera topic: remaps the default /camera/image_raw (and its '
-                        '/compressed), so an image_topic set in params_file still applies'),
+            'image_topic', default_value='camera/image_raw',
+            description='camera topic: remaps the default camera/image_raw (and its '
+                        '/compressed), so an image_topic set in params_file still applies; '
+                        'a relative name follows namespace'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace for the detector node'),
@@ -53,8 +56,8 @@ def generate_launch_description():
             name='facemask_detector',
             namespace=namespace,
             parameters=[params_file],
-            remappings=[('/camera/image_raw', image_topic),
-                        ('/camera/image_raw/compressed', [image_topic, '/compressed'])],
+            remappings=[('camera/image_raw', image_topic),
+                        ('camera/image_raw/compressed', [image_topic, '/compressed'])],
             output='screen',
             emulate_tty=True,
         ),

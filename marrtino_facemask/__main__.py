@@ -3,23 +3,28 @@
 import importlib
 import sys
 
+# The robot's nodes, the laptop tools, then the lab: (module, what it does)
 COMMANDS = {
-    "node": ("marrtino_facemask.node", "run the ROS 2 node facemask_detector"),
-    "train": ("marrtino_facemask.train", "train the ResNet18 mask classifier"),
-    "train-detector": ("marrtino_facemask.detector_train",
-                       "fine-tune the CenterFace face detector on VOC face boxes"),
-    "mix-detector": ("marrtino_facemask.detector_mix",
-                     "average a fine-tuned CenterFace with the published one (WiSE-FT)"),
-    "export": ("marrtino_facemask.export", "write a classifier checkpoint as ONNX (checked "
-                                           "against torch on real face crops)"),
-    "quantize": ("marrtino_facemask.quantize", "int8 copies of the detector and classifier, "
-                                               "calibrated on the training split"),
-    "evaluate": ("marrtino_facemask.evaluate", "evaluate a checkpoint on a dataset or saved split"),
-    "detect": ("marrtino_facemask.offline", "detect and classify faces in images, folders, videos"),
-    "classify": ("marrtino_facemask.offline", "classify images that are face crops"),
-    "demo": ("marrtino_facemask.demo", "run the node on the bundled sample stream"),
-    "reminder": ("marrtino_facemask.reminder",
+    "node": ("marrtino_facemask.ros.node", "run the ROS 2 node facemask_detector"),
+    "reminder": ("marrtino_facemask.ros.reminder",
                  "example behaviour: remind unmasked people (ROS 2 node mask_reminder)"),
+    "detect": ("marrtino_facemask.tools.offline",
+               "detect and classify faces in images, folders, videos"),
+    "classify": ("marrtino_facemask.tools.offline", "classify images that are face crops"),
+    "demo": ("marrtino_facemask.tools.demo", "run the node on the bundled sample stream"),
+    "train": ("marrtino_facemask.lab.train",
+              "train the ResNet18 mask classifier (also k-fold cross-validation)"),
+    "evaluate": ("marrtino_facemask.lab.evaluate",
+                 "score a classifier and the detectors on labelled photos, or a "
+                 "cross-validation run"),
+    "export": ("marrtino_facemask.lab.export",
+               "write a classifier checkpoint as ONNX (checked against torch)"),
+    "quantize": ("marrtino_facemask.lab.quantize",
+                 "int8 copies of the classifier and the detector"),
+    "train-detector": ("marrtino_facemask.lab.detector_train",
+                       "fine-tune the CenterFace face detector on VOC face boxes"),
+    "mix-detector": ("marrtino_facemask.lab.detector_mix",
+                     "average a fine-tuned CenterFace with the published one (WiSE-FT)"),
 }
 
 

@@ -7,7 +7,8 @@ from .labels import color_for
 
 def annotate(bgr, results, thickness=None):
     """Return a copy of ``bgr`` with a box, label and score for each result (and its track
-    id, ``#id``, when it has one)."""
+    id, ``#id``, when it has one).
+    """
     out = bgr.copy()
     height, width = out.shape[:2]
     thickness = thickness or max(1, round(min(height, width) / 320))

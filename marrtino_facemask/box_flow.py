@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detection_metrics import iou_matrix
+from .boxes import iou_matrix
 from .faces import Face
 
 GRID = 10                 # GRID x GRID points per box, as in Median Flow...
@@ -56,7 +56,8 @@ BRIGHTNESS_TOLERANCE = 0.02
 
 def match_brightness(ref, img):
     """``img`` scaled so that its mean is that of ``ref`` (the same region of the previous
-    frame); ``img`` itself when they differ by at most BRIGHTNESS_TOLERANCE."""
+    frame); ``img`` itself when they differ by at most BRIGHTNESS_TOLERANCE.
+    """
     ref_mean, img_mean = float(ref.mean()), float(img.mean())
     if img_mean < 1.0 or abs(ref_mean / img_mean - 1.0) <= BRIGHTNESS_TOLERANCE:
         return img
@@ -76,7 +77,8 @@ def grid_size(box):
 
 def grid_points(box, grid=None):
     """(grid*grid, 2) float32 points evenly inside ``box`` (x0, y0, x1, y1); ``grid``
-    defaults to :func:`grid_size`."""
+    defaults to :func:`grid_size`.
+    """
     if grid is None:
         grid = grid_size(box)
     x0, y0, x1, y1 = box
@@ -88,7 +90,8 @@ def grid_points(box, grid=None):
 def _median_scale(before, after):
     """How much the points spread apart: the median ratio of their distances to their median
     point, after against before. (Median Flow compares all pairs of points; against the
-    median point it is O(n) instead of O(n^2) and as robust.)"""
+    median point it is O(n) instead of O(n^2) and as robust.)
+    """
     d0 = np.hypot(*(before - np.median(before, axis=0)).T)
     d1 = np.hypot(*(after - np.median(after, axis=0)).T)
     ok = d0 > 1e-3
@@ -99,7 +102,8 @@ def _track_points(prev_gray, gray, points, roi):
     """Points (N, 2) of ``prev_gray`` followed into ``gray`` within ``roi`` (x0, y0, x1, y1):
     their new places (N, 2), whether LK followed each one both ways, and the
     forward-backward error (px). Only the region's pixels are looked at, so the cost
-    follows the face's size, not the frame's."""
+    follows the face's size, not the frame's.
+    """
     x0, y0, x1, y1 = roi
     a = prev_gray[y0:y1, x0:x1]
     b = match_brightness(a, gray[y0:y1, x0:x1])
@@ -122,7 +126,8 @@ def _search_region(box, width, height):
 @dataclass(frozen=True)
 class Motion:
     """How a face moved from one frame to the next: the centre ``origin`` of its box moved by
-    (``dx``, ``dy``) and the box scaled by ``scale`` about it."""
+    (``dx``, ``dy``) and the box scaled by ``scale`` about it.
+    """
 
     origin: tuple
     dx: float
@@ -139,7 +144,8 @@ class Motion:
         it is left in the frame. The box keeps sub-pixel coordinates (floats), so that a
         face followed through many small moves neither sticks nor grows: round it with
         :func:`rounded` to hand it on. The score stays that of the last detection;
-        landmarks move with the box."""
+        landmarks move with the box.
+        """
         cx, cy = self.moved((face.x_min + face.x_max) / 2, (face.y_min + face.y_max) / 2)
         half_w, half_h = face.width * self.scale / 2, face.height * self.scale / 2
         x0, x1 = (float(np.clip(v, 0, width)) for v in (cx - half_w, cx + half_w))
@@ -155,7 +161,8 @@ class Motion:
 
 def rounded(face):
     """``face`` with its box on whole pixels, as the detectors give them (a box at least a
-    pixel wide stays at least a pixel wide)."""
+    pixel wide stays at least a pixel wide).
+    """
     x0, y0, x1, y1 = (int(np.floor(v + 0.5)) for v in face.box)
     return Face(x0, y0, x1, y1, face.score, face.landmarks)
 
@@ -163,7 +170,8 @@ def rounded(face):
 def face_motion(prev_gray, gray, face):
     """The :class:`Motion` of ``face`` from the frame ``prev_gray`` to the frame ``gray``
     (same size), or None when its points cannot be followed reliably (occluded, out of the
-    frame, a cut)."""
+    frame, a cut).
+    """
     height, width = gray.shape[:2]
     points = grid_points(face.box)
     after, ok, err = _track_points(prev_gray, gray, points,
@@ -187,7 +195,8 @@ def face_motion(prev_gray, gray, face):
 def propagate_face(prev_gray, gray, face):
     """``face`` of the frame ``prev_gray`` moved to the frame ``gray`` (same size), with a
     sub-pixel box (:meth:`Motion.apply`), or None when it cannot be followed reliably
-    (:func:`face_motion`)."""
+    (:func:`face_motion`).
+    """
     motion = face_motion(prev_gray, gray, face)
     return None if motion is None else motion.apply(face, gray.shape[1], gray.shape[0])
 
@@ -201,7 +210,8 @@ def follow_faces(prev_gray, gray, faces, known=()):
     faces that were followed there). A face whose box overlaps one of those boxes by
     IoU >= :data:`REUSE_IOU` is the same face: it moves by that motion, with no new optical
     flow. This is how a detection that finished a few frames late catches up at the cost of
-    its new faces only."""
+    its new faces only.
+    """
     height, width = gray.shape[:2]
     known = list(known)
     overlap = (iou_matrix([f.box for f in faces], [box for box, _ in known])
@@ -222,5 +232,6 @@ def follow_faces(prev_gray, gray, faces, known=()):
 
 def propagate_faces(prev_gray, gray, faces):
     """The ``faces`` of ``prev_gray`` that can be followed, moved to ``gray`` (sub-pixel
-    boxes); a face that cannot is dropped rather than guessed."""
+    boxes); a face that cannot is dropped rather than guessed.
+    """
     return follow_faces(prev_gray, gray, faces)[0]

@@ -1,32 +1,20 @@
 """Mask classifier: a batch of face crops in, class probabilities out.
 
-One inference path: the crops are cut (:mod:`crops`) and turned into a normalised float batch
-(:func:`to_input_batch`) the same way for both backends, which then only run the net:
-
-- ``onnxruntime``: the ONNX file that ``python -m marrtino_facemask export`` writes next to
-  the checkpoint (:mod:`classifier_onnx`). Needs neither torch nor the .pt file.
-- ``openvino`` (optional, ``pip install openvino``): the same ONNX file on OpenVINO's CPU
-  runtime (:mod:`classifier_openvino`), faster on Intel CPUs. ``auto`` never picks it.
-- ``torch``: the .pt checkpoint itself (:mod:`classifier_torch`), the training artefact.
-
-This module imports neither runtime: the chosen backend's module is imported on demand, so a
-node on ONNX Runtime never loads torch.
+The classifier is the ONNX file that ``export`` (float32) or ``quantize`` (int8, what the node
+runs) writes; everything the crops need (class names, input size, margin, mean, std) is in
+its metadata. Two runtimes run it: ONNX Runtime (classifier_onnx.py) or, optionally, OpenVINO
+(classifier_openvino.py). torch is never loaded: the .pt checkpoint is the lab's (lab/).
 """
 
-import importlib.util
 import os
 
 import numpy as np
 
-from .checkpoint import MODEL_PATH_HINT, ModelError
-from .crops import crop_face
-from .paths import DEFAULT_PRECISION, PRECISIONS, onnx_for_precision
-
-DEVICES = ("auto", "cpu", "cuda")
-# auto: ONNX Runtime when it is installed and the model has its ONNX file, else torch.
-# openvino: optional (classifier_openvino.py), never picked by auto.
-CLASSIFIER_BACKENDS = ("auto", "onnxruntime", "openvino", "torch")
-EXPORT_HINT = "run `python -m marrtino_facemask export --model {pt}` (needs torch) to write it"
+from .classifier_onnx import OnnxRuntimeNet
+from .classifier_openvino import OpenVinoNet
+from .crops import crop_aligned, crop_face
+from .model_file import MODEL_PATH_HINT, ModelError
+from .paths import BACKENDS
 
 
 def to_input_batch(crops_bgr, mean, std):
@@ -36,129 +24,70 @@ def to_input_batch(crops_bgr, mean, std):
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-def installed(module):
-    """Whether ``module`` can be imported (a finder that refuses it counts as absent)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def onnx_path_for(model_path):
-    """The ONNX file of a model path: itself if it is one, else the .pt's sibling .onnx."""
+def onnx_file(model_path):
+    """The ONNX file a model path names: itself if it is one; for a checkpoint NAME.pt, the
+    NAME_int8.onnx that ``quantize`` writes beside it, else the NAME.onnx of ``export``.
+    """
     if model_path.lower().endswith(".onnx"):
         return model_path
-    return os.path.splitext(model_path)[0] + ".onnx"
+    stem = os.path.splitext(model_path)[0]
+    return stem + "_int8.onnx" if os.path.isfile(stem + "_int8.onnx") else stem + ".onnx"
 
 
-def resolve_backend(backend, model_path, device="auto", precision=DEFAULT_PRECISION):
-    """(backend, path to load) for a model path: ``onnxruntime`` (or ``openvino``) and an
-    .onnx file, or ``torch`` and the .pt checkpoint. A .pt's ONNX file is NAME.onnx beside it, or with
-    ``precision`` int8 NAME_int8.onnx where that exists; an .onnx path is taken as it is.
-    Every refusal is one :class:`ModelError` line (or a ValueError for a bad ``backend``,
-    ``device`` or ``precision``)."""
-    if backend not in CLASSIFIER_BACKENDS:
-        raise ValueError(f"unknown classifier backend '{backend}': use one of "
-                         f"{', '.join(CLASSIFIER_BACKENDS)}")
-    if device not in DEVICES:
-        raise ValueError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    is_onnx = model_path.lower().endswith(".onnx")
-    if backend == "torch" or (backend == "auto" and device == "cuda" and not is_onnx):
-        if is_onnx:
-            raise ModelError(f"model file '{model_path}' is an ONNX file, which backend torch "
-                             "cannot run: use backend onnxruntime, or the .pt checkpoint")
-        if not installed("torch"):
-            raise ModelError("backend 'torch' asked for but torch is not installed: use "
-                             "backend onnxruntime (pip install onnxruntime) or install torch")
-        return "torch", model_path
-    if device == "cuda":
-        raise ValueError("device 'cuda' needs backend torch (ONNX Runtime runs the classifier "
-                         "on the CPU here): use device:=auto or cpu, or backend:=torch")
-    onnx_path = model_path if is_onnx else onnx_for_precision(onnx_path_for(model_path),
-                                                              precision)
-    if backend == "openvino":
-        from .classifier_openvino import MISSING
-        if not installed("openvino"):
-            raise ModelError(MISSING)
-        _check_onnx_file(onnx_path, model_path, is_onnx)
-        return "openvino", onnx_path
-    has_ort = installed("onnxruntime")
-    if backend == "onnxruntime" or is_onnx:
-        if not has_ort:
-            raise ModelError("backend 'onnxruntime' asked for but onnxruntime is not installed: "
-                             "run `pip install onnxruntime`, or use backend torch")
-        _check_onnx_file(onnx_path, model_path, is_onnx)
-        return "onnxruntime", onnx_path
-    # auto with a .pt: its ONNX file when ONNX Runtime can run it, else the checkpoint on torch
-    if has_ort and os.path.isfile(onnx_path):
-        return "onnxruntime", onnx_path
-    if not installed("torch"):
-        if not has_ort:
-            raise ModelError("neither onnxruntime nor torch is installed: run "
-                             "`pip install onnxruntime`")
-        if not os.path.isfile(model_path):
+def open_net(model_path, backend="onnxruntime"):
+    """The net of ``model_path`` (an .onnx, or a .pt whose ONNX file is beside it, see
+    :func:`onnx_file`) on ``backend``. A .pt's ONNX file must come from that very checkpoint:
+    a retrained .pt never runs with a stale .onnx beside it. Every refusal is one
+    :class:`ModelError` line (or a ValueError for a bad ``backend``).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}': use one of {', '.join(BACKENDS)}")
+    path = onnx_file(model_path)
+    if not os.path.isfile(path):
+        if path == model_path or not os.path.isfile(model_path):
             raise ModelError(f"model file '{model_path}' not found: {MODEL_PATH_HINT}")
-        raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}' and "
-                         "torch is not "
-                         "installed: " + EXPORT_HINT.format(pt=model_path))
-    return "torch", model_path
-
-
-def _check_onnx_file(onnx_path, model_path, is_onnx):
-    if not os.path.isfile(onnx_path):
-        if is_onnx or not os.path.isfile(model_path):
-            raise ModelError(f"model file '{model_path}' not found: {MODEL_PATH_HINT}")
-        raise ModelError(f"no ONNX file '{onnx_path}' next to model_path '{model_path}': "
-                         + EXPORT_HINT.format(pt=model_path) + ", or use backend torch")
+        raise ModelError(f"no ONNX file '{path}' next to model_path '{model_path}': write it "
+                         f"with `python -m marrtino_facemask export --model {model_path}` "
+                         "(then `quantize` for the int8 copy), or give the .onnx itself")
+    source = None if path == model_path else model_path
+    net_class = OnnxRuntimeNet if backend == "onnxruntime" else OpenVinoNet
+    return net_class(path, exported_from=source)
 
 
 class MaskClassifier:
     """Loads a model on a backend; :meth:`predict` turns face crops into probabilities.
 
     Attributes from the model's metadata: ``class_names``, ``input_size``, ``margin``,
-    ``mean``, ``std``, ``meta`` (training metadata); ``backend`` (onnxruntime, openvino or
-    torch), ``device``, ``precision`` (int8 or float32) and ``path`` (the file actually
-    loaded).
+    ``mean``, ``std``, ``meta`` (training metadata); ``backend`` (onnxruntime or openvino),
+    ``precision`` (int8 or float32) and ``path`` (the file actually loaded). ``net``: any
+    object with those attributes and ``probabilities(batch)`` instead of a file (the lab
+    scores torch models this way).
     """
 
-    def __init__(self, model_path, device="auto", backend="auto", precision=DEFAULT_PRECISION):
-        self.backend, self.path = resolve_backend(backend, model_path, device, precision)
-        if self.backend == "onnxruntime":
-            from .classifier_onnx import OnnxRuntimeNet, StaleExportError
-            # a .pt's ONNX file must come from that very checkpoint (a retrained .pt never
-            # runs with a stale .onnx beside it)
-            source = None if self.path == model_path else model_path
-            try:
-                self.net = OnnxRuntimeNet(self.path, exported_from=source)
-            except StaleExportError:
-                if backend != "auto" or not installed("torch"):
-                    raise
-                self.backend, self.path = "torch", model_path   # auto: the .pt is the truth
-        elif self.backend == "openvino":
-            from .classifier_openvino import OpenVinoNet
-            self.net = OpenVinoNet(self.path,
-                                   exported_from=None if self.path == model_path else model_path)
-        if self.backend == "torch":
-            from .classifier_torch import TorchNet
-            self.net = TorchNet(self.path, device)
+    def __init__(self, model_path, backend="onnxruntime", net=None):
+        self.net = net if net is not None else open_net(model_path, backend)
+        self.backend = backend if net is None else getattr(net, "backend", "torch")
+        self.path = onnx_file(model_path) if net is None else model_path
         self.class_names = self.net.class_names
         self.input_size = self.net.input_size
         self.margin = self.net.margin
         self.mean = self.net.mean
         self.std = self.net.std
         self.meta = self.net.meta
-        self.device = self.net.device
         self.precision = getattr(self.net, "precision", "float32")
 
-    @property
-    def model(self):
-        """The torch module (torch backend only)."""
-        return self.net.model
-
-    def crop(self, image_bgr, box):
+    def crop(self, image_bgr, box, landmarks=None):
+        """The crop of one face, as the model was trained to see it: aligned on the face's
+        landmarks where the model was (its metadata's ``align``) and they are given, else
+        cut from the box.
+        """
+        if landmarks is not None and self.metadata_align:
+            return crop_aligned(image_bgr, box, landmarks, self.input_size, self.margin)[0]
         return crop_face(image_bgr, box, self.input_size, self.margin)
+
+    @property
+    def metadata_align(self):
+        return bool(self.meta.get("args", {}).get("align", False))
 
     def predict(self, crops_bgr, batch_size=256):
         """Probabilities (N, num_classes) for N crops of ``input_size`` px, in batches."""

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .checkpoint import FORMAT, MODEL_PATH_HINT, ModelError, metadata_problem
+from .model_file import FORMAT, MODEL_PATH_HINT, ModelError, metadata_problem
 from .ort_session import SessionError, open_session
 
 ONNX_FORMAT = FORMAT + ".onnx"
@@ -37,7 +37,8 @@ def sha256_of(path, chunk=1 << 20):
 
 def metadata_props(ckpt, source_sha256, source_name, **extra):
     """The ``metadata_props`` (str -> str) of an exported checkpoint: its preprocessing,
-    class names and training metadata, and the sha256 of the .pt it came from."""
+    class names and training metadata, and the sha256 of the .pt it came from.
+    """
     props = {"format": ONNX_FORMAT, "source_checkpoint": source_name,
              "source_sha256": source_sha256,
              **{k: json.dumps(ckpt.get(k, {}) if k == "meta" else ckpt[k]) for k in JSON_KEYS}}
@@ -47,7 +48,8 @@ def metadata_props(ckpt, source_sha256, source_name, **extra):
 
 def parse_metadata(props, path):
     """The checkpoint-like dict of ``metadata_props``; a :class:`ModelError` line if it is not
-    one of our exports or its values make no sense (the checks of a .pt checkpoint)."""
+    one of our exports or its values make no sense (the checks of a .pt checkpoint).
+    """
     if props.get("format") != ONNX_FORMAT:
         raise ModelError(f"model file '{path}' is not a marrtino_facemask ONNX export (no format "
                          f"'{ONNX_FORMAT}' in its metadata): {EXPORT_HINT}")
@@ -88,27 +90,30 @@ def read_metadata(path):
 def checked_fields(props, path, exported_from=None):
     """The parsed metadata of an exported classifier (:func:`parse_metadata`), after checking
     that ``path`` comes from ``exported_from``: when that .pt exists and its sha256 is not the
-    one recorded at export, :class:`StaleExportError`. Shared by every runtime of the file."""
+    one recorded at export, :class:`StaleExportError`. Shared by every runtime of the file.
+    """
     fields = parse_metadata(props, path)
     if exported_from and os.path.isfile(exported_from) \
             and fields.get("source_sha256") != sha256_of(exported_from):
         raise StaleExportError(
             f"'{path}' was not exported from '{exported_from}' (the checkpoint's sha256 "
             f"differs from the one recorded at export): run `python -m marrtino_facemask "
-            f"export --model {exported_from}` again, or use backend torch")
+            f"export --model {exported_from}` again")
     return fields
 
 
 def misfit_error(path, num_classes):
     """The error for a file whose inputs and outputs are not one batch in, one row of
-    ``num_classes`` probabilities out."""
+    ``num_classes`` probabilities out.
+    """
     return ModelError(f"model file '{path}' does not fit its metadata (one input, one output "
                       f"of {num_classes} probabilities): {EXPORT_HINT}")
 
 
 class ExportedNet:
     """What a runtime's net of an exported classifier shares: the attributes that
-    :class:`~.classifier.MaskClassifier` reads, from the file's metadata ``fields``."""
+    :class:`~.classifier.MaskClassifier` reads, from the file's metadata ``fields``.
+    """
 
     device = "cpu"
 
@@ -142,4 +147,5 @@ class OnnxRuntimeNet(ExportedNet):
         self.input_name = inputs[0].name
 
     def probabilities(self, batch):
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        batch = np.ascontiguousarray(batch, np.float32)
+        return self.session.run(None, {self.input_name: batch})[0]

@@ -15,23 +15,21 @@ import os
 
 import numpy as np
 
-from .checkpoint import ModelError
 from .classifier_onnx import EXPORT_HINT, ExportedNet, checked_fields, misfit_error
+from .model_file import ModelError
 from .openvino_nets import OpenVinoError, OpenVinoNets
-
-MISSING = ("backend 'openvino' asked for but openvino is not installed: run `pip install "
-           "openvino`, or use backend auto, onnxruntime or torch")
 
 
 class OpenVinoNet(ExportedNet):
     """An exported classifier on OpenVINO (CPU); :meth:`probabilities` of an input batch.
-    ``exported_from``: as for :class:`~.classifier_onnx.OnnxRuntimeNet`."""
+    ``exported_from``: as for :class:`~.classifier_onnx.OnnxRuntimeNet`.
+    """
 
     def __init__(self, path, exported_from=None):
         if not os.path.isfile(path):
             raise ModelError(f"model file '{path}' not found: {EXPORT_HINT}")
         try:
-            self.nets = OpenVinoNets(path, None, max_cached=1, missing=MISSING)
+            self.nets = OpenVinoNets(path, None, max_cached=1)
         except OpenVinoError as exc:
             raise ModelError(str(exc)) from None
         props = self.nets.metadata()

@@ -30,7 +30,8 @@ _STEP = 4   # the white level is read on about every 4th pixel of every 4th row
 
 def check_min_white_level(value):
     """``value`` if it is a grey level 0..255, else ValueError saying what to use."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 255:
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or not 0 <= value <= 255):
         raise ValueError(f"min_white_level {value!r} is not a grey level: use an integer in "
                          "[0, 255] (0: never brighten)")
     return int(value)
@@ -39,7 +40,8 @@ def check_min_white_level(value):
 def white_level(image):
     """The 99th percentile of ``image``'s luma (0..255), read on a 4x subsampled grid (0.1 ms
     for 640x480 on our CPU): fewer than 1 % of the pixels are brighter. ``image`` is BGR
-    (H, W, 3) or grey (H, W) or (H, W, 1), uint8."""
+    (H, W, 3) or grey (H, W) or (H, W, 1), uint8.
+    """
     height, width = image.shape[:2]
     # a nearest-neighbour resize takes about the pixels of image[::4, ::4], 3 times faster
     sample = cv2.resize(image, (max(1, width // _STEP), max(1, height // _STEP)),
@@ -61,7 +63,8 @@ def gain_for(level, min_white_level=DEFAULT_MIN_WHITE_LEVEL, max_gain=MAX_GAIN):
 def brighten(image, min_white_level=DEFAULT_MIN_WHITE_LEVEL, max_gain=MAX_GAIN):
     """(frame, gain): ``image`` itself and 1.0 when it is bright enough (or
     ``min_white_level`` is 0), else a brightened copy (saturated at 255, same shape) and its
-    gain. ``image`` is uint8, as every frame the node decodes."""
+    gain. ``image`` is uint8, as every frame the node decodes.
+    """
     if min_white_level <= 0:
         return image, 1.0
     if image.dtype != np.uint8:
@@ -74,7 +77,8 @@ def brighten(image, min_white_level=DEFAULT_MIN_WHITE_LEVEL, max_gain=MAX_GAIN):
 
 class BrightenedImages:
     """An image source (like data.ImageCache) that serves each image as the node would see
-    it, brightened by :func:`brighten`."""
+    it, brightened by :func:`brighten`.
+    """
 
     def __init__(self, images, min_white_level=DEFAULT_MIN_WHITE_LEVEL):
         self.images, self.min_white_level = images, min_white_level

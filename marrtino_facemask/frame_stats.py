@@ -89,7 +89,8 @@ class FrameStats:
     def processed(self, seconds, faces, latency_s=None, detected=True, brightened=False):
         """One answered frame: its processing time, faces, and stamp -> publication;
         ``detected``: its faces came from a fresh detection (not only from optical flow);
-        ``brightened``: it was dim and brightened before the models saw it."""
+        ``brightened``: it was dim and brightened before the models saw it.
+        """
         self.last_processed = self._clock()
         values = dict(processed=1, faces=faces, proc_sum=seconds, proc_max=seconds,
                       detected=int(bool(detected)), brightened=int(bool(brightened)))

@@ -52,7 +52,8 @@ class LatestSlot:
 class FrameWorker:
     """Calls ``process(item)`` on the newest submitted item, one at a time, in a daemon
     thread. ``process`` must handle its own errors (an exception ends nothing: it is passed
-    to ``on_error``)."""
+    to ``on_error``).
+    """
 
     def __init__(self, process, on_error, name="frame_worker"):
         self._process = process

@@ -1,7 +1,7 @@
-"""Text from the outside world (frame_id, encoding, format, exception text), made safe to log.
+r"""Text from the outside world (frame_id, encoding, format, exception text), made safe to log.
 
 Every message field that a publisher controls goes through :func:`field` before it is
-logged: control and line-break characters are escaped (``\\n``, ``\\x1b``, ``\\u2028``), so
+logged: control and line-break characters are escaped (``\n``, ``\x1b``, ``\u2028``), so
 a frame_id cannot forge a log line or colour the terminal, and long values are cut, so a
 1 MB frame_id cannot make a 1 MB log line. Backslashes are left alone, so escaping twice
 changes nothing.
@@ -44,8 +44,9 @@ def field(value, limit=FIELD_LIMIT):
 
 
 def without_source_locations(text):
-    """rcl's error text without the C source locations it appends (", at /path/file.c:271"),
-    which tell a user nothing."""
+    """Rcl's error text without the C source locations it appends (", at /path/file.c:271"),
+    which tell a user nothing.
+    """
     return re.sub(r",? at /\S+?\.\w+:\d+", "", str(text))
 
 

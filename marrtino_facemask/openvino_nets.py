@@ -1,11 +1,9 @@
 """ONNX files on OpenVINO's CPU runtime: an optional backend for Intel CPUs, where it runs
-the same int8 files faster than ONNX Runtime (README, Speed). CenterFace uses it with
-``detector_backend:=openvino`` (faces.py), the classifier with ``backend:=openvino``
-(classifier_openvino.py).
+the same int8 files faster than ONNX Runtime (docs/speed.md). ``backend:=openvino`` runs both
+CenterFace (centerface.py) and the classifier (classifier_openvino.py) on it.
 
 OpenVINO is not a dependency of the package: ``pip install openvino`` adds it. The files are
-the ones ONNX Runtime would run (``precision`` picks the ``*_int8.onnx`` or the float32
-file); OpenVINO reads ONNX itself.
+the ones ONNX Runtime would run; OpenVINO reads ONNX itself.
 
 - **One compiled net per input shape, for the first ``max_cached`` shapes.** A net compiled
   for a static shape runs faster than a dynamic one (CenterFace at 640x480: 19.8 against
@@ -27,9 +25,8 @@ import threading
 
 from .threads import configured_threads
 
-
-MISSING = ("detector_backend 'openvino' asked for but openvino is not installed: run `pip "
-           "install openvino` or use auto, onnxruntime or opencv")
+MISSING = ("backend 'openvino' asked for but openvino is not installed: run `pip install "
+           "openvino`, or use backend onnxruntime")
 # The dynamic net's cache of compiled kernels per shape (OpenVINO's default: 5000 entries),
 # bounded for inputs whose shape keeps changing.
 DYNAMIC_SHAPE_CACHE = 16
@@ -47,7 +44,8 @@ def _last_line(exc):
 class OpenVinoNets:
     """An ONNX file compiled by OpenVINO for each input shape it is given (module docstring).
     ``output_names``: the outputs that :meth:`run` returns, in that order (None: all, in the
-    file's order); ``missing``: the error line when openvino cannot be imported."""
+    file's order); ``missing``: the error line when openvino cannot be imported.
+    """
 
     def __init__(self, path, output_names, max_cached=4, missing=MISSING):
         try:
@@ -78,7 +76,8 @@ class OpenVinoNets:
 
     def metadata(self):
         """The ONNX file's ``metadata_props`` (str -> str), which OpenVINO keeps in the model's
-        ``framework`` run-time info; {} where it kept none."""
+        ``framework`` run-time info; {} where it kept none.
+        """
         try:
             framework = self._model.get_rt_info()["framework"]
             return {str(key): value.astype(str) if hasattr(value, "astype") else str(value)
@@ -96,7 +95,8 @@ class OpenVinoNets:
 
     def _compile(self, shape):
         """(compiled model, infer request) for ``shape``, a tuple, or None: the input shape
-        that the file declares (its dynamic dimensions dynamic)."""
+        that the file declares (its dynamic dimensions dynamic).
+        """
         config = self.config()
         if shape is None:
             config["CPU_RUNTIME_CACHE_CAPACITY"] = DYNAMIC_SHAPE_CACHE
@@ -114,7 +114,8 @@ class OpenVinoNets:
 
     def _request_for(self, shape):
         """The infer request for ``shape``: its own net, compiled when needed, while fewer than
-        ``max_cached`` shapes have one; else the dynamic net's."""
+        ``max_cached`` shapes have one; else the dynamic net's.
+        """
         if shape in self._compiled:
             return self._compiled[shape][1]
         if len(self._compiled) < self.max_cached:

@@ -20,28 +20,25 @@ def models_dir():
 
 def default_dataset_dir():
     """The face_mask_scenes dataset: $FACE_MASK_SCENES, else ../shared/data/face_mask_scenes
-    next to the source tree (None when neither exists)."""
+    next to the source tree (None when neither exists).
+    """
     path = os.environ.get("FACE_MASK_SCENES") or os.path.join(
         os.path.dirname(os.path.dirname(REPO_MODELS_DIR)), "shared", "data", "face_mask_scenes")
     return path if os.path.isdir(path) else None
 
 
-# How ONNX Runtime's models are stored: float32, and int8 copies written by `quantize` next to
-# them as NAME_int8.onnx. int8 (the default) is used wherever such a copy exists.
-PRECISIONS = ("int8", "float32")
-DEFAULT_PRECISION = "int8"
+# How the two neural nets (CenterFace and the classifier) run: ONNX Runtime, or OpenVINO
+# (optional, `pip install openvino`, faster on Intel CPUs; openvino_nets.py).
+BACKENDS = ("onnxruntime", "openvino")
 
 
-def int8_path(onnx_path):
-    """NAME_int8.onnx of NAME.onnx."""
-    return os.path.splitext(onnx_path)[0] + "_int8.onnx"
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def onnx_for_precision(onnx_path, precision=DEFAULT_PRECISION):
-    """The file to run for ``precision``: the int8 copy of a float32 ONNX file where it exists
-    (for int8), else the file itself."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    if precision == "int8" and os.path.isfile(int8_path(onnx_path)):
-        return int8_path(onnx_path)
-    return onnx_path
+def list_images(folder):
+    """The image files under ``folder`` (by extension, recursively), sorted."""
+    out = []
+    for dirpath, _, files in os.walk(folder):
+        out.extend(os.path.join(dirpath, f) for f in files
+                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(out)

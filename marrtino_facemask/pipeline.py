@@ -4,11 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .classifier import MaskClassifier
 from .exposure import DEFAULT_MIN_WHITE_LEVEL, brighten, check_min_white_level
-from .paths import DEFAULT_PRECISION
-from .faces import (DEFAULT_DETECTOR, DEFAULT_FACE_CONFIDENCE, DEFAULT_INPUT_SIZE,
-                    DEFAULT_LARGE_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE, make_face_detector)
 
 
 @dataclass
@@ -39,7 +35,8 @@ class FaceMaskResult:
 
     def to_json(self):
         return {"bbox": [int(v) for v in self.box], "label": self.label,
-                "score": round(float(self.score), 6), "face_score": round(float(self.face_score), 6),
+                "score": round(float(self.score), 6),
+                "face_score": round(float(self.face_score), 6),
                 "scores": {k: round(float(v), 6) for k, v in self.scores.items()}}
 
 
@@ -56,42 +53,32 @@ def results_from_probs(boxes, face_scores, probs, class_names):
 
 class FaceMaskPipeline:
     """Detect faces in a BGR frame, classify all their crops in one batch. A dim frame is
-    brightened first (exposure.py; ``min_white_level`` 0: never)."""
+    brightened first (exposure.py; ``min_white_level`` 0: never).
+    """
 
     def __init__(self, face_detector, classifier, min_white_level=DEFAULT_MIN_WHITE_LEVEL):
         self.face_detector = face_detector
         self.classifier = classifier
         self.min_white_level = check_min_white_level(min_white_level)
 
-    @classmethod
-    def create(cls, model_path, detector=DEFAULT_DETECTOR, face_confidence=DEFAULT_FACE_CONFIDENCE,
-               min_face_size=DEFAULT_MIN_FACE_SIZE, device="auto", face_model_dir=None,
-               input_size=DEFAULT_INPUT_SIZE, detector_backend="auto", backend="auto",
-               precision=DEFAULT_PRECISION, min_white_level=DEFAULT_MIN_WHITE_LEVEL,
-               large_face_confidence=DEFAULT_LARGE_FACE_CONFIDENCE):
-        """``detector_backend``: how CenterFace runs; ``backend``: how the classifier runs
-        (:data:`classifier.CLASSIFIER_BACKENDS`); ``precision``: int8 or float32 files for
-        ONNX Runtime (:mod:`paths`); ``min_white_level``: see :mod:`exposure`;
-        ``large_face_confidence``: see :func:`faces.score_needed`."""
-        check_min_white_level(min_white_level)    # before the models load
-        return cls(make_face_detector(detector, face_confidence, min_face_size, face_model_dir,
-                                      input_size, detector_backend, precision,
-                                      large_face_confidence),
-                   MaskClassifier(model_path, device, backend, precision), min_white_level)
-
     def prepare(self, bgr):
         """The frame as both models see it: ``bgr`` itself, or a brightened copy when it is
-        dim (:func:`exposure.brighten`)."""
+        dim (:func:`exposure.brighten`).
+        """
         return brighten(bgr, self.min_white_level)[0]
 
-    def classify_boxes(self, bgr, boxes, face_scores=None, only=None):
+    def classify_boxes(self, bgr, boxes, face_scores=None, only=None, landmarks=None):
         """Classify given face boxes of one frame (in one batch). ``only``: the indices of
         the boxes to classify (None: all); the others come back with an empty label and
-        empty ``scores`` (for :meth:`tracking.FaceTracker.update`)."""
+        empty ``scores`` (for :meth:`tracking.FaceTracker.update`). ``landmarks``: each
+        box's five points or None (the classifier may align its crop on them).
+        """
         if face_scores is None:
             face_scores = [1.0] * len(boxes)
+        if landmarks is None:
+            landmarks = [None] * len(boxes)
         picked = range(len(boxes)) if only is None else sorted(set(only))
-        crops = [self.classifier.crop(bgr, boxes[i]) for i in picked]
+        crops = [self.classifier.crop(bgr, boxes[i], landmarks[i]) for i in picked]
         probs = self.classifier.predict(crops)
         classified = dict(zip(picked, results_from_probs(
             [boxes[i] for i in picked], [face_scores[i] for i in picked], probs,
@@ -103,4 +90,5 @@ class FaceMaskPipeline:
     def __call__(self, bgr):
         bgr = self.prepare(bgr)
         faces = self.face_detector.detect(bgr)
-        return self.classify_boxes(bgr, [f.box for f in faces], [f.score for f in faces])
+        return self.classify_boxes(bgr, [f.box for f in faces], [f.score for f in faces],
+                                   landmarks=[f.landmarks for f in faces])

@@ -33,7 +33,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class Shutdown(BaseException):
     """A signal asked the process to stop (a BaseException, like KeyboardInterrupt, so that
-    ``except Exception`` blocks do not swallow it)."""
+    ``except Exception`` blocks do not swallow it).
+    """
 
 
 class SignalGuard:
@@ -62,7 +63,8 @@ class SignalGuard:
 
     def exit_now(self, code):
         """End the process at once with ``code`` (stdout/stderr flushed, no interpreter
-        tear-down)."""
+        tear-down).
+        """
         _flush()
         os._exit(code)
 
@@ -80,7 +82,8 @@ class SignalGuard:
         printed: the watchdog still ends the process with exit code 0 within ``grace_s``.
         Once a signal has come, an error in a ``__del__`` is not printed either: it is an
         object whose ``__init__`` the Shutdown cut short (rclpy's Executor lacks attributes
-        then). Anything else goes to the previous hook."""
+        then). Anything else goes to the previous hook.
+        """
         def hook(unraisable):
             if isinstance(unraisable.exc_value, Shutdown):
                 return

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .detection_metrics import iou_matrix
+from .boxes import iou_matrix
 
 DEFAULT_MAX_MISSED = 5
 DEFAULT_MIN_IOU = 0.2
@@ -102,7 +102,8 @@ class FaceTracker:
         """Indices (ascending) of the faces of this frame's ``boxes`` to classify: every one
         that would start a track, then, while fewer than ``budget`` are picked, those that
         continue the tracks classified longest ago (ties: the first box). ``budget`` 0: all.
-        The tracks are not changed."""
+        The tracks are not changed.
+        """
         if budget <= 0:
             return list(range(len(boxes)))
         matches, new = self._assign(boxes)
@@ -114,7 +115,8 @@ class FaceTracker:
 
         A result with empty ``scores`` was not classified in this frame (see :meth:`due`):
         it gets its track's scores and label. One that would start a track raises
-        ValueError, since the track would have no probabilities."""
+        ValueError, since the track would have no probabilities.
+        """
         self._frame += 1
         matches, new = self._assign([r.box for r in results])
         unscored = [det for det in new if not results[det].scores]

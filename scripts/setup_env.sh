@@ -56,12 +56,12 @@ fail_step() {
 # Content hashes (file names are left out, so they do not depend on how the script was invoked).
 hash_of() { cat -- "$@" | sha256sum | cut -c1-16; }
 
-# The requirements file and the files it includes with "-r FILE" (relative to it).
+# The requirements file and the files it includes with "-r FILE" (relative to it), recursively.
 req_files() {
-    local inc
-    echo "$REQ"
-    sed -n 's/^[[:space:]]*-r[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$REQ" | while read -r inc; do
-        echo "$(dirname "$REQ")/$inc"
+    local file="${1:-$REQ}" inc
+    echo "$file"
+    sed -n 's/^[[:space:]]*-r[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$file" | while read -r inc; do
+        req_files "$(dirname "$file")/$inc"
     done
 }
 hash_req() { local f; mapfile -t f < <(req_files); hash_of "${f[@]}"; }

@@ -3,15 +3,17 @@
 * DDS isolation for the whole session: a random ROS_DOMAIN_ID in a safe range (override
   with MARRTINO_TEST_DOMAIN_ID) and discovery limited to this machine, set before anything
   starts a ROS context, and inherited by the node processes the tests start.
-* Fixtures: ``astronaut_bgr``, ``tiny_checkpoint``, ``node_model`` (a classifier the node can
-  load here), ``start_node`` / ``start_module_node`` (the node as a separate process) and
-  ``ros`` (an in-process rclpy test node with publishers, collectors and bounded waits).
+* Fixtures: ``astronaut_bgr``, ``tiny_checkpoint`` (lab tests), ``node_model`` (the shipped
+  int8 classifier, which the node runs on ONNX Runtime), ``start_node`` /
+  ``start_module_node`` (the node as a separate process) and ``ros`` (an in-process rclpy
+  test node with publishers, collectors and bounded waits).
 * Marker ``ros``: the tests that need ROS 2 (real nodes over DDS, messages). It is added to
   every test that uses a ROS fixture; modules without one mark themselves. CI runs them on a
   second distro with ``-m ros`` (README.md).
 * ``MARRTINO_TEST_BACKEND`` (e.g. ``onnxruntime``), when set, is passed to every node the tests
   start as ``-p backend:=...``, before the test's own arguments.
-* Torch is optional (the Jazzy environment has none): the fixtures that need it skip, saying so.
+* Torch is optional (the Jazzy and humble-libs environments have none): the lab's fixtures
+  that need it skip, saying so. The node never needs it.
 
 rclpy is imported only inside the ROS fixtures, so ROS-free tests (training, evaluation)
 do not need it.
@@ -32,10 +34,8 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The shipped classifier as ONNX for the torch-free backend (`python -m marrtino_facemask
-# export`, and its int8 copy from `quantize`): the first of these that exists.
-SHIPPED_ONNX_CANDIDATES = [REPO_ROOT / "models" / "facemask_resnet18.onnx",
-                           REPO_ROOT / "models" / "facemask_resnet18_int8.onnx"]
+# The shipped classifier, which the node runs (int8, from `quantize`).
+SHIPPED_ONNX = REPO_ROOT / "models" / "facemask_resnet18_int8.onnx"
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 NO_TORCH = "torch is not installed here (the Jazzy and humble-libs environments are torch-free)"
 # Fixtures whose users need ROS 2; their tests get the ``ros`` marker.
@@ -65,7 +65,8 @@ def pytest_report_header(config):
     why_not = node_classifier_unavailable()
     return [f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID')} "
             f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE')}",
-            f"node tests: classifier {'unavailable: ' + why_not if why_not else node_model_path_hint()}"
+            "node tests: classifier "
+            f"{'unavailable: ' + why_not if why_not else node_model_path_hint()}"
             f", MARRTINO_TEST_BACKEND={os.environ.get('MARRTINO_TEST_BACKEND', '(unset)')}"]
 
 
@@ -78,7 +79,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector):
     """Without torch, a test module that cannot be imported for want of torch is reported as
-    skipped with that reason, instead of failing the collection of the whole run."""
+    skipped with that reason, instead of failing the collection of the whole run.
+    """
     report = yield
     if (not HAVE_TORCH and report.failed and isinstance(collector, pytest.Module)
             and "No module named 'torch'" in str(report.longrepr)):
@@ -88,21 +90,15 @@ def pytest_make_collect_report(collector):
     return report
 
 
-def shipped_onnx():
-    return next((p for p in SHIPPED_ONNX_CANDIDATES if p.is_file()), None)
-
-
 def node_classifier_unavailable():
-    """Why the node cannot load a mask classifier in this environment, or None."""
-    if HAVE_TORCH or shipped_onnx():
+    """Why the node cannot load a mask classifier in this checkout, or None."""
+    if SHIPPED_ONNX.is_file():
         return None
-    names = " or ".join(str(p.relative_to(REPO_ROOT)) for p in SHIPPED_ONNX_CANDIDATES)
-    return f"{NO_TORCH} and there is no {names}"
+    return f"there is no {SHIPPED_ONNX.relative_to(REPO_ROOT)}"
 
 
 def node_model_path_hint():
-    return ("tiny torch checkpoint" if HAVE_TORCH
-            else str(shipped_onnx().relative_to(REPO_ROOT)))
+    return str(SHIPPED_ONNX.relative_to(REPO_ROOT))
 
 
 # --------------------------------------------------------------------------- data
@@ -118,7 +114,7 @@ def tiny_checkpoint(tmp_path_factory):
     """An untrained ResNet18 in the real checkpoint format (seeded, so reproducible)."""
     torch = pytest.importorskip("torch", reason=f"needs torch: {NO_TORCH}")
 
-    from marrtino_facemask.checkpoint import build_model, save_checkpoint
+    from marrtino_facemask.lab.checkpoint import build_model, save_checkpoint
     with torch.random.fork_rng():      # leave the global RNG to the other tests
         torch.manual_seed(0)
         model = build_model()
@@ -136,18 +132,16 @@ def node_can_classify():
 
 
 @pytest.fixture(scope="session")
-def node_model(request, node_can_classify):
-    """A mask classifier the node can load here, for ``model_path``: the tiny checkpoint where
-    torch is installed, else the shipped ONNX model (for the ONNX Runtime backend)."""
-    if HAVE_TORCH:
-        return request.getfixturevalue("tiny_checkpoint")
-    return str(shipped_onnx())
+def node_model(node_can_classify):
+    """The classifier the node tests give the node (``model_path``): the shipped int8 ONNX."""
+    return str(SHIPPED_ONNX)
 
 
 # --------------------------------------------------------------------------- node process
 class NodeProcess:
     """``python -m marrtino_facemask node --ros-args ...`` (or another ``command``, such as
-    ``reminder``) run from the repo root."""
+    ``reminder``) run from the repo root.
+    """
 
     def __init__(self, ros_args, log_dir, name="node", command="node"):
         self.ros_args = [str(a) for a in ros_args]
@@ -356,7 +350,8 @@ def _quiet_publisher_events():
 
 class RosTest:
     """Per-test view of the session: cached collectors start empty; endpoints made with
-    ``fresh=True`` are destroyed after the test."""
+    ``fresh=True`` are destroyed after the test.
+    """
 
     def __init__(self, session):
         self.s = session
@@ -440,7 +435,8 @@ class RosTest:
 
     def request(self, pub, msg, collectors, node_proc=None, timeout=15.0, resend=0.5):
         """Publish ``msg`` (re-publishing every ``resend`` s) until every collector has a
-        message with its stamp; returns those messages. Fails at the timeout."""
+        message with its stamp; returns those messages. Fails at the timeout.
+        """
         deadline = time.monotonic() + timeout
         stamp = msg.header.stamp
         while True:
@@ -460,10 +456,11 @@ class RosTest:
         return self.s.next_stamp()
 
     def image_msg(self, bgr, encoding="bgr8", stamp=None, frame_id="test_camera"):
+        import array
+
         from sensor_msgs.msg import Image
 
         from marrtino_facemask.image_codec import bgr_to_encoding
-        import array
         step, data = bgr_to_encoding(bgr, encoding)
         msg = Image()
         msg.header.stamp = stamp or self.next_stamp()
@@ -476,8 +473,9 @@ class RosTest:
     def raw_image_msg(self, height, width, encoding, step, data, stamp=None,
                       frame_id="test_camera"):
         """An Image with arbitrary (possibly inconsistent) fields, for bad-frame tests."""
-        from sensor_msgs.msg import Image
         import array
+
+        from sensor_msgs.msg import Image
         msg = Image()
         msg.header.stamp = stamp or self.next_stamp()
         msg.header.frame_id = frame_id
@@ -518,7 +516,8 @@ class RosTest:
 
     def set_parameters(self, node_name, values, timeout=10.0):
         """Set ``values`` ({name: value}) through the node's real SetParameters service, one
-        parameter at a time as ``ros2 param set`` does; returns the SetParametersResults."""
+        parameter at a time as ``ros2 param set`` does; returns the SetParametersResults.
+        """
         from rcl_interfaces.msg import Parameter
         from rcl_interfaces.srv import SetParameters
         client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")

@@ -57,7 +57,8 @@ def _png_chunk(kind, payload):
 def png_bomb(width=20000, height=20000, rows=None, gray=True):
     """A png declaring ``width`` x ``height`` (8-bit gray, or RGB) whose IDAT holds ``rows``
     rows of zeros (default: all of them; 20000x20000 gray compresses to about 390 kB), with
-    valid CRCs and an IEND. Cached: the full bomb takes a second or two to compress."""
+    valid CRCs and an IEND. Cached: the full bomb takes a second or two to compress.
+    """
     key = (width, height, rows, gray)
     if key not in _PNG_BOMBS:
         ihdr = struct.pack(">IIBBBBB", width, height, 8, 0 if gray else 2, 0, 0, 0)

@@ -1,10 +1,11 @@
-"""CenterFace and the classifier on OpenVINO (``detector_backend:=openvino``,
-``backend:=openvino``; marrtino_facemask/openvino_nets.py, classifier_openvino.py): the same
+"""CenterFace and the classifier on OpenVINO (``backend:=openvino``, for both nets;
+marrtino_facemask/openvino_nets.py, classifier_openvino.py): the same
 faces and probabilities as ONNX Runtime from the same files, a net of its own for each of the
 first input shapes and a dynamic net beyond, the ``threads`` setting, and one-line errors for
 a bad file. These checks load OpenVINO, so test_openvino.py runs each of them in a child
 pytest process (see there); they skip where OpenVINO is not installed (CI's Kilted
-environment has it: requirements/env.txt)."""
+environment has it: requirements/env.txt).
+"""
 
 import os
 import shutil
@@ -12,17 +13,28 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from test_faces import ASTRONAUT_FACE, _bgr, _small_astronaut, iou
 
 from benchmarks.frames import frame_three_faces
 from marrtino_facemask import threads
-from marrtino_facemask.checkpoint import ModelError, default_model_path
-from marrtino_facemask.classifier import MaskClassifier, onnx_path_for
+from marrtino_facemask.centerface import CenterFaceDetector
+from marrtino_facemask.classifier import MaskClassifier
 from marrtino_facemask.classifier_onnx import StaleExportError
-from marrtino_facemask.faces import (CENTERFACE_ONNX, CenterFaceDetector, FaceModelError,
-                                     default_face_model_dir, make_face_detector)
-from marrtino_facemask.paths import onnx_for_precision
-from marrtino_facemask.pipeline import FaceMaskPipeline
-from test_faces import ASTRONAUT_FACE, _bgr, _small_astronaut, iou
+from marrtino_facemask.config import build_pipeline, settings
+from marrtino_facemask.detectors import make_face_detector
+from marrtino_facemask.faces import (
+    CENTERFACE_INT8_ONNX,
+    CENTERFACE_ONNX,
+    DEFAULT_FACE_CONFIDENCE,
+    DEFAULT_LARGE_FACE_CONFIDENCE,
+    DEFAULT_MIN_FACE_SIZE,
+    FaceModelError,
+    default_face_model_dir,
+)
+from marrtino_facemask.model_file import ModelError, default_model_path
+
+# The shipped CenterFace files: the int8 one that the node runs, and its float32 source.
+CENTERFACE_FILES = {"int8": CENTERFACE_INT8_ONNX, "float32": CENTERFACE_ONNX}
 
 
 def _frames():
@@ -32,6 +44,13 @@ def _frames():
 
 def _boxes(faces):
     return [f.box for f in sorted(faces, key=lambda f: (f.x_min, f.y_min))]
+
+
+def _centerface(precision, backend):
+    """The shipped CenterFace file of that precision, with the node's default thresholds."""
+    return CenterFaceDetector(DEFAULT_FACE_CONFIDENCE, DEFAULT_MIN_FACE_SIZE,
+                              os.path.join(default_face_model_dir(), CENTERFACE_FILES[precision]),
+                              backend=backend, large_confidence=DEFAULT_LARGE_FACE_CONFIDENCE)
 
 
 @pytest.fixture()
@@ -46,11 +65,11 @@ def one_thread():
 def test_openvino_finds_the_faces_that_onnxruntime_finds(precision):
     """Same file, same decoding: float32 agrees with ONNX Runtime to 1e-4 in score and to the
     pixel; int8 within a few pixels and 0.05 of score (OpenVINO rounds its int8 sums in its own
-    way: the model card has the accuracy of both)."""
+    way: the model card has the accuracy of both).
+    """
     pytest.importorskip("openvino")
     pytest.importorskip("onnxruntime")
-    ov = make_face_detector("centerface", backend="openvino", precision=precision)
-    ort = make_face_detector("centerface", backend="onnxruntime", precision=precision)
+    ov, ort = _centerface(precision, "openvino"), _centerface(precision, "onnxruntime")
     assert ov.backend == "openvino" and ov.precision == precision and ov.path == ort.path
     assert ov.takes_frames == (precision == "int8")
     for frame in _frames():
@@ -58,7 +77,8 @@ def test_openvino_finds_the_faces_that_onnxruntime_finds(precision):
         assert len(a) == len(b) and len(a) >= 1
         for fa, fb in zip(sorted(a, key=lambda f: f.box), sorted(b, key=lambda f: f.box)):
             if precision == "float32":
-                assert np.allclose(fa.box, fb.box, atol=1) and fa.score == pytest.approx(fb.score, abs=1e-4)
+                assert np.allclose(fa.box, fb.box, atol=1)
+                assert fa.score == pytest.approx(fb.score, abs=1e-4)
             else:
                 assert iou(fa.box, fb.box) > 0.9 and fa.score == pytest.approx(fb.score, abs=0.05)
             assert np.allclose(fa.landmarks, fb.landmarks, atol=3)
@@ -113,7 +133,7 @@ def test_a_bad_model_file_is_one_clear_line(tmp_path):
     bad = tmp_path / "centerface.onnx"
     bad.write_bytes(b"\x08\x07not an onnx file" * 10)
     with pytest.raises(FaceModelError) as info:
-        CenterFaceDetector(model_path=str(bad), backend="openvino", precision="float32")
+        CenterFaceDetector(model_path=str(bad), backend="openvino")
     msg = str(info.value)
     assert "\n" not in msg and str(bad) in msg and len(msg) < 400
 
@@ -137,13 +157,14 @@ def _face_crops(classifier):
 
 def test_openvino_classifier_gives_onnxruntimes_probabilities(classifiers):
     """The same int8 file, its metadata read by OpenVINO; batches of 1 to 8 faces (one face on
-    its own net, the others on the dynamic net, both compiled when the classifier was made)."""
+    its own net, the others on the dynamic net, both compiled when the classifier was made).
+    """
     ov, ort = classifiers
     nets = ov.net.nets
     assert nets.compiled_shapes() == 1 and nets.has_dynamic_net()
     assert ov.backend == "openvino" and ort.backend == "onnxruntime" and ov.path == ort.path
     assert ov.precision == ort.precision == "int8"
-    for name in ("class_names", "input_size", "margin", "mean", "std", "meta", "device"):
+    for name in ("class_names", "input_size", "margin", "mean", "std", "meta"):
         assert getattr(ov, name) == getattr(ort, name), name
     crops = _face_crops(ov)
     assert len(crops) >= 6
@@ -166,9 +187,10 @@ def test_openvino_classifier_takes_the_threads_setting(one_thread):
 
 def test_openvino_pipeline_labels_the_three_faces_as_onnxruntime_does():
     pytest.importorskip("openvino")
-    model = default_model_path()
-    ov = FaceMaskPipeline.create(model, detector_backend="openvino", backend="openvino")
-    ort = FaceMaskPipeline.create(model, detector_backend="onnxruntime", backend="onnxruntime")
+    ov = build_pipeline(settings(backend="openvino"))     # both nets on OpenVINO
+    ort = build_pipeline(settings())
+    assert (ov.face_detector.backend, ov.classifier.backend) == ("openvino", "openvino")
+    assert (ort.face_detector.backend, ort.classifier.backend) == ("onnxruntime", "onnxruntime")
     a, b = ov(frame_three_faces()), ort(frame_three_faces())
     assert len(a) == len(b) == 3
     for ra, rb in zip(sorted(a, key=lambda r: r.box), sorted(b, key=lambda r: r.box)):
@@ -178,18 +200,18 @@ def test_openvino_pipeline_labels_the_three_faces_as_onnxruntime_does():
 
 def test_openvino_classifier_refuses_a_stale_or_foreign_file(tmp_path):
     """A .onnx beside a .pt it was not exported from, and an ONNX file that is not one of our
-    classifiers: one line each, as with ONNX Runtime."""
+    classifiers: one line each, as with ONNX Runtime.
+    """
     pytest.importorskip("openvino")
     pt = tmp_path / "facemask_resnet18.pt"
     pt.write_bytes(b"another checkpoint")
-    shutil.copy(onnx_for_precision(onnx_path_for(default_model_path()), "int8"),
-                onnx_for_precision(onnx_path_for(str(pt)), "int8"))
+    shutil.copy(default_model_path(), tmp_path / "facemask_resnet18_int8.onnx")
     with pytest.raises(StaleExportError) as info:
         MaskClassifier(str(pt), backend="openvino")
     assert "\n" not in str(info.value) and "export --model" in str(info.value)
     with pytest.raises(ModelError) as info:
-        MaskClassifier(onnx_for_precision(os.path.join(default_face_model_dir(), CENTERFACE_ONNX),
-                                          "int8"), backend="openvino")
+        MaskClassifier(os.path.join(default_face_model_dir(), CENTERFACE_INT8_ONNX),
+                       backend="openvino")
     msg = str(info.value)
     assert "\n" not in msg and "not a marrtino_facemask ONNX export" in msg and len(msg) < 400
     bad = tmp_path / "bad.onnx"

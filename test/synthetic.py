@@ -1,6 +1,7 @@
 """A small generated face-mask dataset for tests: skimage's astronaut (public domain) face,
 pasted into scenes with a drawn mask (with_mask), a mask below the nose
-(mask_weared_incorrect) or none (without_mask)."""
+(mask_weared_incorrect) or none (without_mask).
+"""
 
 import os
 

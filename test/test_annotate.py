@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from marrtino_facemask.annotate import annotate
-from marrtino_facemask.labels import (CLASS_COLORS_BGR, CLASS_NAMES, UNKNOWN_COLOR_BGR,
-                                      color_for)
+from marrtino_facemask.labels import CLASS_COLORS_BGR, CLASS_NAMES, UNKNOWN_COLOR_BGR, color_for
 from marrtino_facemask.pipeline import FaceMaskResult
 
 BG = (60, 60, 60)

@@ -48,8 +48,8 @@ DATASET_PHOTOS = 3  # emulation is slow: about 3 s a photo on the A76, 5 s on th
 MAX_BOX_PX = 1
 MAX_SCORE = 1e-3
 # the same models and runtime on both sides, whatever else is installed
-DETECT_ARGS = ["--backend", "onnxruntime", "--precision", "int8",
-               "--detector", "centerface", "--detector-backend", "onnxruntime"]
+# (both nets on ONNX Runtime, in int8: the shipped files)
+DETECT_ARGS = ["--backend", "onnxruntime", "--detector", "centerface"]
 # On the emulated machine: check that it is an aarch64 Python without torch (as on the robot),
 # print the dot-product bit of the CPU's capabilities (AT_HWCAP 16, HWCAP_ASIMDDP 1 << 20) as
 # the first line of stderr, then run `python -m marrtino_facemask detect ...`.
@@ -66,7 +66,8 @@ ARM64_DETECT = (
 @pytest.fixture(scope="module", autouse=True)
 def arm64_environment():
     if not ARM64_PYTHON.exists():
-        why = f"no emulated ARM64 environment at {ARM64_DIR} (build it with scripts/setup_arm64.sh)"
+        why = (f"no emulated ARM64 environment at {ARM64_DIR} (build it with "
+               "scripts/setup_arm64.sh)")
         if os.environ.get("MARRTINO_REQUIRE_ARM64") == "1":
             pytest.fail(why + ", and MARRTINO_REQUIRE_ARM64=1 asks for it")
         pytest.skip(why)
@@ -118,7 +119,8 @@ def test_detect_on_arm64_gives_the_answers_of_this_machine(core, pictures, here,
         theirs = arm[name]
         assert len(theirs) == len(ours), name
         for a, b in zip(theirs, ours):
-            assert max(abs(p - q) for p, q in zip(a["bbox"], b["bbox"])) <= MAX_BOX_PX, (name, a, b)
+            assert max(abs(p - q) for p, q in zip(a["bbox"], b["bbox"])) <= MAX_BOX_PX, \
+                (name, a, b)
             assert a["label"] == b["label"], (name, a, b)
             assert abs(a["face_score"] - b["face_score"]) <= MAX_SCORE, (name, a, b)
             for label, p in b["scores"].items():

@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
-from marrtino_facemask import augment, train
 from marrtino_facemask.crops import crop_face
+from marrtino_facemask.lab import augment, train
 
 FACE = (180.0, 60.0, 300.0, 210.0)   # the astronaut's face, roughly
 
 
 def test_camera_zero_draws_nothing_more_so_the_old_recipe_is_unchanged(astronaut_bgr):
     """``camera`` 0: the same crop and the same random stream as jitter + photometric alone
-    (the recipe of the shipped models before the option)."""
+    (the recipe of the shipped models before the option).
+    """
     a, b = np.random.default_rng(4), np.random.default_rng(4)
     got = augment.augmented_crop(astronaut_bgr, FACE, 96, 0.15, a, camera=0.0)
     box = augment.jitter_box(FACE, b)
@@ -55,15 +56,17 @@ def test_camera_augment_must_be_a_probability(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--camera-augment", "2"])
     err = capsys.readouterr().err
-    assert "--camera-augment must be a probability from 0 to 1" in err
+    assert "--camera-augment must be from 0 to 1, not 2.0" in err
     assert train.parse_args(["--data", "x"]).camera_augment == 0.0   # the shipped recipe
 
 
 def test_training_crops_with_camera_augment_are_degraded_and_seeded(tmp_path):
     """The training dataset with --camera-augment 1: every crop comes out at the model's input
-    size, the same for the same seed, and different from the crops without it."""
-    from marrtino_facemask.data import ImageCache, load_samples
+    size, the same for the same seed, and different from the crops without it.
+    """
     from synthetic import make_voc_scenes
+
+    from marrtino_facemask.lab.data import ImageCache, load_samples
     data = make_voc_scenes(str(tmp_path / "scenes"), n_images=3)
     _, samples = load_samples(data)
     images = ImageCache(data)

@@ -1,4 +1,4 @@
-"""The classifier checkpoint format (marrtino_facemask.checkpoint) with real ResNet18 files."""
+"""The classifier checkpoint format (marrtino_facemask.lab.checkpoint) with real ResNet18 files."""
 
 import os
 import pathlib
@@ -7,11 +7,20 @@ import pickle
 import pytest
 import torch
 
-from marrtino_facemask.checkpoint import (FORMAT, FORMAT_VERSION, IMAGENET_MEAN, IMAGENET_STD,
-                                          ModelError, build_model, load_checkpoint,
-                                          model_from_checkpoint, save_checkpoint)
 from marrtino_facemask.classifier import MaskClassifier
 from marrtino_facemask.crops import DEFAULT_MARGIN
+from marrtino_facemask.lab.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelError,
+    build_model,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from marrtino_facemask.lab.classifier_torch import TorchNet
 from marrtino_facemask.labels import CLASS_NAMES
 
 
@@ -120,11 +129,13 @@ def test_restored_model_gives_nearly_the_same_logits(ckpt_path, model):
 
 
 def test_mask_classifier_reads_the_checkpoint(ckpt_path):
-    clf = MaskClassifier(ckpt_path, device="cpu")
-    assert clf.class_names == CLASS_NAMES
+    """The lab scores a checkpoint through the runtime's MaskClassifier, on torch."""
+    net = TorchNet(ckpt_path, "cpu")
+    clf = MaskClassifier(ckpt_path, net=net)
+    assert clf.class_names == CLASS_NAMES and clf.backend == "torch"
     assert clf.input_size == 96 and clf.margin == pytest.approx(DEFAULT_MARGIN)
     assert clf.meta["epoch"] == 3
-    assert not clf.model.training
+    assert not net.model.training
 
 
 # --------------------------------------------------------------------------- bad files
@@ -170,9 +181,9 @@ def test_bad_files_give_one_line_model_error(kind, tmp_path, ckpt_path):
     with pytest.raises(ModelError) as info:
         load_checkpoint(str(path))
     _one_line_error(path, info)
-    # the classifier reports the same error
+    # the lab's torch classifier reports the same error
     with pytest.raises(ModelError) as info:
-        MaskClassifier(str(path), device="cpu")
+        TorchNet(str(path), "cpu")
     _one_line_error(path, info)
 
 
@@ -236,7 +247,7 @@ def test_state_dict_with_another_head_does_not_fit(ckpt_path, tmp_path):
     path = tmp_path / "five.pt"
     torch.save(_fields({"fc.weight": torch.zeros(5, 512), "fc.bias": torch.zeros(5)}), str(path))
     with pytest.raises(ModelError) as info:
-        MaskClassifier(str(path), device="cpu")
+        TorchNet(str(path), "cpu")
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
@@ -260,7 +271,7 @@ def test_empty_state_dict_does_not_fit(tmp_path):
     path = tmp_path / "empty_state.pt"
     torch.save(_fields({}), str(path))
     with pytest.raises(ModelError) as info:
-        MaskClassifier(str(path), device="cpu")
+        TorchNet(str(path), "cpu")
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
@@ -271,7 +282,7 @@ def test_checkpoint_with_missing_fields_gives_model_error(tmp_path, missing):
     del ckpt[missing]
     torch.save(ckpt, str(path))
     with pytest.raises(ModelError):
-        MaskClassifier(str(path), device="cpu")
+        TorchNet(str(path), "cpu")
 
 
 # --------------------------------------------------------------------------- bad metadata
@@ -301,7 +312,7 @@ def bad_metadata_checkpoint(path, changes):
 def test_bad_metadata_gives_one_line_model_error(tmp_path, name):
     changes, words = BAD_METADATA[name]
     path = bad_metadata_checkpoint(tmp_path / "bad_meta.pt", changes)
-    for load in (load_checkpoint, lambda p: MaskClassifier(p, device="cpu")):
+    for load in (load_checkpoint, lambda p: TorchNet(p, "cpu")):
         with pytest.raises(ModelError) as info:
             load(path)
         msg = _one_line_error(path, info)

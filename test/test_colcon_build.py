@@ -65,21 +65,28 @@ def test_executable_installed(install, name):
     assert os.access(exe, os.X_OK), '%s is not executable' % exe
 
 
-def test_entry_point_resolves_to_node_main(install):
-    """The installed console script's entry point loads marrtino_facemask.node.main from the
-    install tree (what `ros2 run marrtino_facemask facemask_detector` executes)."""
+@pytest.mark.parametrize('script,target', [
+    ('facemask_detector', 'marrtino_facemask.ros.node:main'),
+    ('mask_reminder', 'marrtino_facemask.ros.reminder:main'),
+])
+def test_entry_point_resolves_to_node_main(install, script, target):
+    """The installed console script's entry point loads its main (marrtino_facemask.ros.node's
+    for facemask_detector) from the install tree (what `ros2 run marrtino_facemask
+    facemask_detector` executes).
+    """
     site = install / 'lib' / PY_DIR / 'site-packages'
-    assert (site / PKG / '__init__.py').is_file()
+    for sub in ('', 'ros', 'tools', 'lab'):
+        assert (site / PKG / sub / '__init__.py').is_file(), sub
     code = (
         'import importlib.metadata as md, sys\n'
         'eps = [e for e in md.distribution("marrtino-facemask").entry_points\n'
-        '       if e.group == "console_scripts" and e.name == "facemask_detector"]\n'
+        '       if e.group == "console_scripts" and e.name == "%s"]\n'
         'assert len(eps) == 1, eps\n'
         'print(eps[0].value)\n'
         'main = eps[0].load()\n'
         'assert callable(main)\n'
         'print(sys.modules[main.__module__].__file__)\n'
-    )
+    ) % script
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [str(site)] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
@@ -88,7 +95,7 @@ def test_entry_point_resolves_to_node_main(install):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     value, module_file = proc.stdout.strip().splitlines()[-2:]
-    assert value == 'marrtino_facemask.node:main'
+    assert value == target
     assert Path(module_file).resolve().is_relative_to(site.resolve()), module_file
 
 
@@ -145,10 +152,11 @@ def test_package_manifest_matches_setup():
     assert root.findtext('export/build_type') == 'ament_python'
     assert root.findtext('license') == 'Apache-2.0'
     exec_deps = {e.text for e in root.findall('exec_depend')}
-    for dep in ('rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'python3-numpy',
-                'python3-opencv', 'rcl_interfaces', 'ament_index_python', 'launch',
-                'launch_ros', 'std_srvs', 'diagnostic_msgs', 'python3-scipy'):
-        assert dep in exec_deps, dep
+    # the runtime's needs only (test_package_deps.py checks them against the imports)
+    assert exec_deps == {'rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'python3-numpy',
+                         'python3-opencv', 'rcl_interfaces', 'ament_index_python', 'launch',
+                         'launch_ros', 'std_srvs', 'diagnostic_msgs', 'python3-scipy',
+                         'python3-onnxruntime-pip', 'rviz2'}
     assert (REPO / 'resource' / PKG).is_file()
     setup_cfg = (REPO / 'setup.cfg').read_text()
     assert 'script_dir=$base/lib/%s' % PKG in setup_cfg.replace(' ', '')

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from marrtino_facemask import conditions
-from marrtino_facemask.faces import CenterFaceDetector
+from marrtino_facemask.centerface import CenterFaceDetector
+from marrtino_facemask.lab import conditions
 
 
 def test_every_condition_changes_the_photo_keeps_its_shape_and_is_reproducible(astronaut_bgr):
@@ -48,7 +48,8 @@ def test_each_condition_does_what_it_says():
 
 def test_strengths_follow_the_photo_size():
     """A photo twice MARRtino's frame size is blurred twice as far, as the detector scales
-    it down by two."""
+    it down by two.
+    """
     big = np.zeros((960, 1280, 3), np.uint8)
     big[:, 640] = 255
     smeared = conditions.apply("motion_blur", big, "x")
@@ -67,7 +68,7 @@ def test_unknown_conditions_are_one_line():
 
 def test_the_detector_still_finds_the_face_under_each_condition(astronaut_bgr):
     """CenterFace on the astronaut under every condition: the face is found in place."""
-    from marrtino_facemask.detection_metrics import iou_matrix
+    from marrtino_facemask.boxes import iou_matrix
     detector = CenterFaceDetector(confidence=0.3, min_face_size=8)
     (face,) = detector.detect(astronaut_bgr)
     face_box = face.box

@@ -1,4 +1,4 @@
-"""Datasets and the train/validation split (marrtino_facemask.data) on real files in tmp."""
+"""Datasets and the train/validation split (marrtino_facemask.lab.data) on real files in tmp."""
 
 import json
 import os
@@ -8,9 +8,19 @@ import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.data import (SPLIT_FORMAT, DatasetError, FaceSample, ImageCache, dhash,
-                                    group_near_duplicates, load_samples, load_split, parse_voc,
-                                    save_split, split_groups)
+from marrtino_facemask.lab.data import (
+    SPLIT_FORMAT,
+    DatasetError,
+    FaceSample,
+    ImageCache,
+    dhash,
+    group_near_duplicates,
+    load_samples,
+    load_split,
+    parse_voc,
+    save_split,
+    split_groups,
+)
 from marrtino_facemask.labels import CLASS_NAMES
 
 INCORRECT, WITH, WITHOUT = (CLASS_NAMES.index(n) for n in

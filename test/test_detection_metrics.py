@@ -3,10 +3,19 @@
 import numpy as np
 import pytest
 
-from marrtino_facemask.detection_metrics import (SIZE_BINS, PerPhotoAP, average_precision,
-                                                 box_side, iou_matrix, match_boxes,
-                                                 photo_bootstrap, recall_table, size_bin,
-                                                 voc_average_precision, voc_true_positives)
+from marrtino_facemask.lab.detection_metrics import (
+    SIZE_BINS,
+    PerPhotoAP,
+    average_precision,
+    box_side,
+    iou_matrix,
+    match_boxes,
+    photo_bootstrap,
+    recall_table,
+    size_bin,
+    voc_average_precision,
+    voc_true_positives,
+)
 
 
 def test_size_bins_use_the_longer_side():
@@ -41,7 +50,8 @@ def test_voc_ap_all_point_interpolation_by_hand():
     assert voc_average_precision([], [], 3) == 0.0
     assert np.isnan(voc_average_precision([0.9], [0], 0))
     # only the order of the scores counts
-    assert voc_average_precision([4, 3, 2, 1, 0.5, 0.1], [1, 0, 1, 1, 0, 1], 5) == pytest.approx(ap)
+    assert (voc_average_precision([4, 3, 2, 1, 0.5, 0.1], [1, 0, 1, 1, 0, 1], 5)
+            == pytest.approx(ap))
 
 
 def test_voc_protocol_duplicates_are_false_positives():

@@ -1,4 +1,4 @@
-"""The rewrites of CenterFace's int8 graph (marrtino_facemask.detector_graph): the same outputs
+"""The rewrites of CenterFace's int8 graph (marrtino_facemask.lab.detector_graph): the same outputs
 from the bytes of the frame, on real pictures, and one-line refusals of other graphs.
 
 The reference is a fresh int8 quantization of the shipped CenterFace, calibrated on two real
@@ -14,14 +14,18 @@ import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
-from marrtino_facemask import detector_graph  # noqa: E402
-from marrtino_facemask.detector_graph import (FRAME_INPUT, GraphRewriteError,  # noqa: E402
-                                              frame_input, merge_output_layers,
-                                              rewrite_for_speed, space_to_depth_weights,
-                                              takes_frames)
-from marrtino_facemask.faces import (CENTERFACE_INT8_ONNX, CENTERFACE_ONNX,  # noqa: E402
-                                     CenterFaceDetector, default_face_model_dir)
-from marrtino_facemask.quantize import quantize_onnx  # noqa: E402
+from marrtino_facemask.centerface import CenterFaceDetector, takes_frames  # noqa: E402
+from marrtino_facemask.faces import CENTERFACE_INT8_ONNX, CENTERFACE_ONNX, default_face_model_dir  # noqa: E402
+from marrtino_facemask.lab import detector_graph  # noqa: E402
+from marrtino_facemask.lab.detector_graph import (  # noqa: E402
+    FRAME_INPUT,
+    GraphRewriteError,
+    frame_input,
+    merge_output_layers,
+    rewrite_for_speed,
+    space_to_depth_weights,
+)
+from marrtino_facemask.lab.quantize import quantize_onnx  # noqa: E402
 
 MODELS = default_face_model_dir()
 
@@ -39,7 +43,7 @@ def quantized(tmp_path_factory):
     onnx = pytest.importorskip("onnx", reason="quantize and the rewrites need onnx")
     folder = tmp_path_factory.mktemp("detector_graph")
     detector = CenterFaceDetector(model_path=os.path.join(MODELS, CENTERFACE_ONNX),
-                                  input_size=640, backend="opencv")
+                                  input_size=640)
     blobs = [detector.blob(cv2.resize(p, (640, 480)))[0] for p in _pictures()]
     plain = str(folder / "plain.onnx")
     quantize_onnx(os.path.join(MODELS, CENTERFACE_ONNX), plain, blobs, {"precision": "int8"})
@@ -57,7 +61,8 @@ def _session(path):
 
 def test_cells_weights_compute_the_strided_convolution():
     """A 3x3 convolution with stride 2 and padding 1 equals the 2x2 convolution of the
-    rewritten weights over the 2x2 cells (SpaceToDepth, DCR order), padded above and left."""
+    rewritten weights over the 2x2 cells (SpaceToDepth, DCR order), padded above and left.
+    """
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (3, 10, 14)).astype(np.int64)          # C, H, W
     weights = rng.integers(-63, 64, (5, 3, 3, 3)).astype(np.int64)      # O, C, 3, 3
@@ -78,7 +83,8 @@ def test_cells_weights_compute_the_strided_convolution():
 
 def test_rewritten_graph_gives_the_same_outputs_from_the_bgr_frame(quantized):
     """Real pictures at the node's 640x480 and at other sizes (the graph takes any size whose
-    sides are multiples of 32): the four outputs match the plain int8 graph's."""
+    sides are multiples of 32): the four outputs match the plain int8 graph's.
+    """
     plain, rewritten = _session(quantized[0]), _session(quantized[1])
     assert not takes_frames(plain) and takes_frames(rewritten)
     assert rewritten.get_inputs()[0].name == FRAME_INPUT
@@ -115,7 +121,8 @@ def test_the_shipped_int8_detector_takes_the_frame_and_finds_the_face():
 
 def test_the_frame_input_holds_the_blob_pixels():
     """The detector feeds a frame-taking net the same pixels as the float blob, resized the
-    same way when the frame is not at the net's size."""
+    same way when the frame is not at the net's size.
+    """
     detector = CenterFaceDetector(backend="onnxruntime")
     astronaut = _pictures()[0]
     for frame in (cv2.resize(astronaut, (640, 480)), astronaut, astronaut[:300, :470]):
@@ -152,10 +159,10 @@ def test_rewrites_refuse_other_graphs_in_one_line(quantized):
 
 def test_the_detector_reads_either_input_form_from_the_file(quantized):
     """A plain int8 file (float blob input) and the rewritten one (frame input) run through
-    the same CenterFaceDetector and give the same faces, boxes and scores."""
-    plain = CenterFaceDetector(0.3, 8, quantized[0], backend="onnxruntime", precision="float32")
-    rewritten = CenterFaceDetector(0.3, 8, quantized[1], backend="onnxruntime",
-                                   precision="float32")
+    the same CenterFaceDetector and give the same faces, boxes and scores.
+    """
+    plain = CenterFaceDetector(0.3, 8, quantized[0], backend="onnxruntime")
+    rewritten = CenterFaceDetector(0.3, 8, quantized[1], backend="onnxruntime")
     assert not plain.takes_frames and rewritten.takes_frames
     astronaut = _pictures()[0]
     for frame in (astronaut, cv2.resize(astronaut, (640, 480)), astronaut[:300, :470]):

@@ -1,6 +1,7 @@
 """mix-detector (WiSE-FT): the average of two real CenterFace nets is the weighted mean of
 their weights, layer by layer; at 0 and 1 it is each net; the written file runs in the node's
-detector and finds the face; nets that do not pair up are refused in one line."""
+detector and finds the face; nets that do not pair up are refused in one line.
+"""
 
 import os
 
@@ -8,10 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from marrtino_facemask import detector_mix
-from marrtino_facemask.detector_train import load_centerface_torch
-from marrtino_facemask.faces import (CENTERFACE_BASE_ONNX, CENTERFACE_INT8_ONNX, CENTERFACE_ONNX,
-                                     CenterFaceDetector, default_face_model_dir)
+from marrtino_facemask.centerface import CenterFaceDetector
+from marrtino_facemask.faces import (
+    CENTERFACE_BASE_ONNX,
+    CENTERFACE_INT8_ONNX,
+    CENTERFACE_ONNX,
+    default_face_model_dir,
+)
+from marrtino_facemask.lab import detector_mix
+from marrtino_facemask.lab.centerface_torch import load_centerface_torch
 
 pytest.importorskip("onnx2torch")
 
@@ -67,9 +73,9 @@ def test_the_written_file_runs_in_the_node_detector_and_finds_the_face(tmp_path,
     out = str(tmp_path / "mixed" / CENTERFACE_ONNX)
     assert detector_mix.main(["--fine-tuned", OURS, "--out", out]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"wrote {out}: 0.8 x ") and "difference" in line
-    faces = CenterFaceDetector(confidence=0.3, min_face_size=8, model_path=out,
-                               precision="float32").detect(astronaut_bgr)
+    assert line.startswith(f"wrote {out}: 0.8 x ") and "ONNX Runtime vs torch" in line
+    faces = CenterFaceDetector(confidence=0.3, min_face_size=8, model_path=out).detect(
+        astronaut_bgr)
     assert len(faces) == 1
     f = faces[0]
     # skimage's astronaut: Eileen Collins' face lies around x 170-280, y 40-180

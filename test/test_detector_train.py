@@ -1,5 +1,6 @@
 """train-detector: the CenterNet targets decode back to the boxes, and a real tiny fine-tuning
-run on generated photos exports an ONNX file that the node's detector runs."""
+run on generated photos exports an ONNX file that the node's detector runs.
+"""
 
 import json
 import os
@@ -7,10 +8,12 @@ import os
 import numpy as np
 import pytest
 import torch
-
-from marrtino_facemask import detector_train
-from marrtino_facemask.faces import CENTERFACE_ONNX, CenterFaceDetector
 from synthetic import make_voc_scenes
+
+from marrtino_facemask.centerface import CenterFaceDetector
+from marrtino_facemask.faces import CENTERFACE_ONNX
+from marrtino_facemask.lab import detector_train
+from marrtino_facemask.lab.centerface_torch import load_centerface_torch
 
 
 def test_targets_decode_back_to_the_boxes():
@@ -87,11 +90,12 @@ def test_tiny_fine_tuning_exports_a_net_the_node_runs(tiny_run, astronaut_bgr):
 
 def test_the_shipped_file_is_the_trained_net_averaged_with_the_base(tiny_run):
     """--wise-alpha (default 0.2): centerface.onnx is 0.8 x the trained net (kept as
-    centerface_finetuned.onnx) + 0.2 x the published net it started from."""
-    from marrtino_facemask.detector_mix import DEFAULT_ALPHA
+    centerface_finetuned.onnx) + 0.2 x the published net it started from.
+    """
     from marrtino_facemask.faces import CENTERFACE_BASE_ONNX, default_face_model_dir
+    from marrtino_facemask.lab.detector_mix import DEFAULT_ALPHA
     _, out = tiny_run
-    load = detector_train.load_centerface_torch
+    load = load_centerface_torch
     shipped = load(os.path.join(out, CENTERFACE_ONNX)).state_dict().values()
     trained = load(os.path.join(out, detector_train.FINETUNED_ONNX)).state_dict().values()
     base = load(os.path.join(default_face_model_dir(), CENTERFACE_BASE_ONNX)).state_dict().values()
@@ -108,7 +112,7 @@ def test_fine_tuning_uses_only_the_training_side(tiny_run, tmp_path):
     with open(os.path.join(out, "split.json")) as f:
         split = json.load(f)
     args = detector_train.parse_args(["--data", data, "--split", os.path.join(out, "split.json")])
-    from marrtino_facemask.data import ImageCache, load_samples
+    from marrtino_facemask.lab.data import ImageCache, load_samples
     _, samples = load_samples(data)
     items = detector_train.training_items(args, samples, ImageCache(data), str(tmp_path))
     assert sorted(rel for rel, _ in items) == sorted(split["train"])

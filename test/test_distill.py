@@ -1,5 +1,6 @@
 """Distillation from an ensemble of trained classifiers (train --teachers) and the data-loading
-workers' augmentation streams (train --workers): real models, real tiny training runs."""
+workers' augmentation streams (train --workers): real models, real tiny training runs.
+"""
 
 import json
 import os
@@ -7,15 +8,20 @@ import os
 import numpy as np
 import pytest
 import torch
-
-from marrtino_facemask import train
-from marrtino_facemask.checkpoint import (IMAGENET_MEAN, IMAGENET_STD, default_model_path,
-                                          load_checkpoint, model_from_checkpoint)
-from marrtino_facemask.classifier_torch import to_tensor_batch
-from marrtino_facemask.crops import crop_face
-from marrtino_facemask.distill import EnsembleTeacher, TeacherError, distillation_loss
-from marrtino_facemask.labels import CLASS_NAMES
 from synthetic import ASTRONAUT_FACE, astronaut_bgr, make_crop_folders
+
+from marrtino_facemask.crops import crop_face
+from marrtino_facemask.lab import train
+from marrtino_facemask.lab.checkpoint import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    default_checkpoint_path,
+    load_checkpoint,
+    model_from_checkpoint,
+)
+from marrtino_facemask.lab.classifier_torch import to_tensor_batch
+from marrtino_facemask.lab.distill import EnsembleTeacher, TeacherError, distillation_loss
+from marrtino_facemask.labels import CLASS_NAMES
 
 TINY = ["--epochs", "1", "--input-size", "32", "--batch-size", "8", "--no-progress",
         "--threads", "2"]
@@ -43,7 +49,7 @@ def test_distillation_loss_is_zero_at_the_teacher_and_pulls_towards_it():
 
 
 def test_teacher_averages_its_members_and_maps_classes_by_name(tmp_path):
-    shipped = default_model_path()
+    shipped = default_checkpoint_path()
     ckpt = load_checkpoint(shipped)
     # the same network, saved with its classes (and its head's rows) in another order
     order = [2, 0, 1]
@@ -73,7 +79,7 @@ def test_teacher_averages_its_members_and_maps_classes_by_name(tmp_path):
 def test_teacher_with_another_input_size_is_refused_in_one_line(tmp_path, capsys):
     data = make_crop_folders(str(tmp_path / "crops"), per_class=4)
     rc = train.main(["--data", data, "--out", str(tmp_path / "r"), *TINY,
-                     "--teachers", default_model_path()])
+                     "--teachers", default_checkpoint_path()])
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: teacher")
@@ -81,7 +87,7 @@ def test_teacher_with_another_input_size_is_refused_in_one_line(tmp_path, capsys
 
 
 def test_teacher_with_other_classes_is_refused(tmp_path):
-    ckpt = load_checkpoint(default_model_path())
+    ckpt = load_checkpoint(default_checkpoint_path())
     torch.save(dict(ckpt, class_names=["a", "b", "c"]), tmp_path / "other.pt")
     with pytest.raises(TeacherError, match="has the classes"):
         EnsembleTeacher([str(tmp_path / "other.pt")], ckpt["input_size"], ckpt["crop_margin"],
@@ -94,10 +100,10 @@ def test_student_learns_from_teachers_with_data_workers(tmp_path):
     assert train.main(["--data", data, "--out", teacher, *TINY, "--seed", "1"]) == 0
     student = str(tmp_path / "student")
     assert train.main(["--data", data, "--out", student, *TINY, "--workers", "2",
-                       "--teachers", os.path.join(teacher, "best.pt"),
+                       "--teachers", os.path.join(teacher, "last.pt"),
                        "--distill-weight", "1.0", "--distill-temperature", "4"]) == 0
-    meta = torch.load(os.path.join(student, "best.pt"), weights_only=True)["meta"]
-    assert meta["args"]["teachers"] == [os.path.join(teacher, "best.pt")]
+    meta = torch.load(os.path.join(student, "last.pt"), weights_only=True)["meta"]
+    assert meta["args"]["teachers"] == [os.path.join(teacher, "last.pt")]
     with open(os.path.join(student, "args.json")) as f:
         assert json.load(f)["workers"] == 2
     # with only the teachers' term, the loss is a KL divergence at T=4, far below the

@@ -1,5 +1,7 @@
-"""`export` (a real ResNet18 checkpoint to ONNX, checked on real face crops) and the classifier
-backends: ONNX Runtime reading everything from the ONNX metadata, torch reading the .pt."""
+"""`export` (a real ResNet18 checkpoint to ONNX, checked on real face crops), and the classifier
+that the node runs: the ONNX file, everything read from its metadata, which answers as the
+checkpoint on torch (the lab's TorchNet).
+"""
 
 import hashlib
 import json
@@ -16,12 +18,21 @@ import torch
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from marrtino_facemask import export, threads  # noqa: E402
-from marrtino_facemask.checkpoint import (  # noqa: E402
-    DEFAULT_MODEL_NAME, REPO_MODELS_DIR, ModelError, build_model, load_checkpoint, save_checkpoint)
-from marrtino_facemask.classifier import MaskClassifier, resolve_backend  # noqa: E402
+from marrtino_facemask import threads  # noqa: E402
+from marrtino_facemask.classifier import MaskClassifier, onnx_file  # noqa: E402
 from marrtino_facemask.classifier_onnx import StaleExportError  # noqa: E402
+from marrtino_facemask.lab import export  # noqa: E402
+from marrtino_facemask.lab.checkpoint import (  # noqa: E402
+    REPO_MODELS_DIR,
+    ModelError,
+    build_model,
+    default_checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from marrtino_facemask.lab.classifier_torch import TorchNet  # noqa: E402
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
+from marrtino_facemask.model_file import DEFAULT_MODEL_NAME  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASTRONAUT_FACE = (179, 57, 272, 178)
@@ -54,7 +65,7 @@ def exported(tiny_checkpoint, tmp_path_factory):
 
 def astronaut_crops(clf, image, n=12, seed=0):
     """The astronaut's face cut by the classifier, from jittered boxes (as a detector's vary)."""
-    from marrtino_facemask.augment import jitter_box
+    from marrtino_facemask.lab.augment import jitter_box
     rng = np.random.default_rng(seed)
     return [clf.crop(image, ASTRONAUT_FACE if i == 0 else jitter_box(ASTRONAUT_FACE, rng))
             for i in range(n)]
@@ -97,7 +108,8 @@ def test_export_prints_the_parity_on_real_crops(exported):
 def test_export_refuses_when_onnxruntime_and_torch_disagree(tiny_checkpoint, tmp_path,
                                                             monkeypatch, capsys):
     """A graph of other weights than the checkpoint's fails the parity check: nothing is
-    written, and the error is one line."""
+    written, and the error is one line.
+    """
     other = tmp_path / "other.pt"
     with torch.random.fork_rng():
         torch.manual_seed(1)
@@ -120,13 +132,13 @@ def test_export_of_a_missing_checkpoint_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-# --------------------------------------------------------------------------- backends
+# --------------------------------------------------------------------------- the ONNX file
 def test_onnxruntime_and_torch_agree_on_real_crops(exported, astronaut_bgr):
     pt, path, _ = exported
-    on_torch = MaskClassifier(pt, "cpu", backend="torch")
-    on_ort = MaskClassifier(pt, backend="onnxruntime")
+    on_torch = MaskClassifier(pt, net=TorchNet(pt, "cpu"))   # how the lab scores a .pt
+    on_ort = MaskClassifier(pt)        # the node: the .pt's ONNX file beside it
     assert (on_torch.backend, on_ort.backend) == ("torch", "onnxruntime")
-    assert on_ort.path == path and on_ort.device == "cpu" and on_ort.precision == "float32"
+    assert on_ort.path == path and on_ort.precision == "float32"
     for name in ("class_names", "input_size", "margin", "mean", "std", "meta"):
         assert getattr(on_ort, name) == pytest.approx(getattr(on_torch, name)), name
     crops = astronaut_crops(on_ort, astronaut_bgr)
@@ -136,41 +148,33 @@ def test_onnxruntime_and_torch_agree_on_real_crops(exported, astronaut_bgr):
     assert np.abs(p_ort - p_torch).max() <= 1e-4
     np.testing.assert_allclose(on_ort.predict(crops[:5], batch_size=2), p_ort[:5], atol=1e-6)
     assert on_ort.predict([]).shape == (0, 3)
-    # the .onnx on its own (no .pt needed), and auto picks ONNX Runtime for a .pt with one
+    # the .onnx on its own (no .pt needed)
     assert MaskClassifier(path).backend == "onnxruntime"
-    assert MaskClassifier(pt).backend == "onnxruntime"
 
 
 def test_a_checkpoint_without_its_onnx_file(tiny_checkpoint, tmp_path):
     pt = tmp_path / "alone.pt"
     shutil.copy(tiny_checkpoint, pt)
-    with pytest.raises(ModelError) as info:
-        MaskClassifier(str(pt), backend="onnxruntime")
-    msg = str(info.value)
-    assert "\n" not in msg and "alone.onnx" in msg
-    assert f"python -m marrtino_facemask export --model {pt}" in msg
-    assert MaskClassifier(str(pt)).backend == "torch"     # auto falls back to torch
+    for backend in ("onnxruntime", "openvino"):     # refused before OpenVINO is needed
+        with pytest.raises(ModelError) as info:
+            MaskClassifier(str(pt), backend)
+        msg = str(info.value)
+        assert "\n" not in msg and "alone.onnx" in msg and str(pt) in msg
+        assert "python -m marrtino_facemask export --model" in msg
 
 
 def test_backend_refusals_are_one_line(exported):
+    """The node runs ONNX files only: torch (and anything else) is no backend of it."""
     pt, path, _ = exported
-    with pytest.raises(ModelError) as info:
-        MaskClassifier(path, backend="torch")
-    assert "ONNX file" in str(info.value) and "onnxruntime" in str(info.value)
-    with pytest.raises(ValueError) as info:
-        MaskClassifier(pt, device="cuda", backend="onnxruntime")
-    assert "backend torch" in str(info.value)
-    with pytest.raises(ValueError) as info:
-        resolve_backend("tensorrt", pt)
-    assert "auto, onnxruntime, openvino, torch" in str(info.value)
-    with pytest.raises(ValueError) as info:
-        resolve_backend("auto", pt, precision="fp16")
-    assert "int8, float32" in str(info.value)
+    for backend in ("torch", "tensorrt", "auto"):
+        with pytest.raises(ValueError) as info:
+            MaskClassifier(path, backend=backend)
+        msg = str(info.value)
+        assert "\n" not in msg and f"'{backend}'" in msg and "onnxruntime, openvino" in msg
 
 
-def test_a_stale_onnx_file_is_refused_or_skipped(exported, tmp_path):
-    """An .onnx left beside a retrained .pt never runs: onnxruntime refuses it in one line,
-    auto runs the .pt on torch."""
+def test_a_stale_onnx_file_is_refused(exported, tmp_path):
+    """An .onnx left beside a retrained .pt never runs: it is refused in one line."""
     _, path, _ = exported
     pt = tmp_path / "model.pt"
     shutil.copy(path, tmp_path / "model.onnx")
@@ -181,19 +185,21 @@ def test_a_stale_onnx_file_is_refused_or_skipped(exported, tmp_path):
         MaskClassifier(str(pt), backend="onnxruntime")
     msg = str(info.value)
     assert "\n" not in msg and f"export --model {pt}" in msg
-    assert MaskClassifier(str(pt)).backend == "torch"
 
 
-def test_precision_picks_the_int8_file_beside_the_float32_one(exported, tmp_path):
+def test_a_checkpoint_runs_its_int8_file_where_there_is_one(exported, tmp_path):
+    """A .pt path runs the NAME_int8.onnx beside it (quantize's), else NAME.onnx (export's);
+    an .onnx path is run as it is, so float32 is run by naming the float32 file.
+    """
     _, path, _ = exported
     shutil.copy(path, tmp_path / "m.onnx")
     pt = str(tmp_path / "m.pt")      # no .pt here: only the ONNX files are installed
-    assert resolve_backend("onnxruntime", pt, precision="int8")[1].endswith("m.onnx")
+    assert onnx_file(pt) == str(tmp_path / "m.onnx")
+    assert MaskClassifier(pt).path == str(tmp_path / "m.onnx")
     shutil.copy(path, tmp_path / "m_int8.onnx")
-    assert resolve_backend("onnxruntime", pt, precision="int8")[1].endswith("m_int8.onnx")
-    assert resolve_backend("onnxruntime", pt, precision="float32")[1].endswith("m.onnx")
-    # an .onnx path is taken as it is
-    assert resolve_backend("auto", str(tmp_path / "m.onnx"))[1].endswith("m.onnx")
+    assert onnx_file(pt) == str(tmp_path / "m_int8.onnx")
+    assert MaskClassifier(pt).path == str(tmp_path / "m_int8.onnx")
+    assert MaskClassifier(str(tmp_path / "m.onnx")).path == str(tmp_path / "m.onnx")
 
 
 def test_damaged_or_foreign_onnx_files(exported, tmp_path):
@@ -224,9 +230,9 @@ def test_onnxruntime_sessions_take_the_threads_setting(exported, monkeypatch):
 
 # --------------------------------------------------------------------------- shipped files
 def test_the_shipped_int8_model_comes_from_the_shipped_checkpoint():
-    pt = os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
-    clf = MaskClassifier(pt, backend="onnxruntime")    # default precision: int8
-    assert clf.path == os.path.join(REPO_MODELS_DIR, "facemask_resnet18_int8.onnx")
+    pt = default_checkpoint_path()
+    clf = MaskClassifier(pt)         # the int8 file beside it
+    assert clf.path == os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
     assert clf.precision == "int8" and clf.net.metadata["source_sha256"] == sha256(pt)
     ckpt = load_checkpoint(pt)
     assert list(clf.class_names) == ckpt["class_names"] and clf.meta == ckpt["meta"]

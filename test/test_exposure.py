@@ -1,12 +1,19 @@
 """Dim frames brightened before the models see them (exposure.py), and what the real detector
-makes of them."""
+makes of them.
+"""
 
 import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.exposure import (DEFAULT_MIN_WHITE_LEVEL, MAX_GAIN, BrightenedImages,
-                                        brighten, check_min_white_level, white_level)
+from marrtino_facemask.exposure import (
+    DEFAULT_MIN_WHITE_LEVEL,
+    MAX_GAIN,
+    BrightenedImages,
+    brighten,
+    check_min_white_level,
+    white_level,
+)
 
 
 def poster(astronaut_bgr):
@@ -97,8 +104,9 @@ def test_brightened_images_serve_the_node_view_and_cache_it(astronaut_bgr):
 
 def test_the_detector_finds_faces_in_a_dark_frame_only_brightened(astronaut_bgr):
     """176 real faces of about 40 px at a fifteenth of the light: CenterFace finds none as
-    is; brightened (the pipeline's default), it finds them where they are."""
-    from marrtino_facemask.faces import CenterFaceDetector
+    is; brightened (the pipeline's default), it finds them where they are.
+    """
+    from marrtino_facemask.centerface import CenterFaceDetector
     bright = poster(astronaut_bgr)
     dark = (bright * 0.07).astype(np.uint8)
     detector = CenterFaceDetector(confidence=0.3, min_face_size=8)
@@ -111,11 +119,12 @@ def test_the_detector_finds_faces_in_a_dark_frame_only_brightened(astronaut_bgr)
         assert abs((cx % 40) - 20) < 10 and abs((cy % 44) - 22) < 12, face.box
 
 
-def test_the_pipeline_brightens_before_both_models(astronaut_bgr, tiny_checkpoint):
+def test_the_pipeline_brightens_before_both_models(astronaut_bgr, node_model):
+    from marrtino_facemask import config
     from marrtino_facemask.pipeline import FaceMaskPipeline
     dark = (poster(astronaut_bgr) * 0.07).astype(np.uint8)
-    on = FaceMaskPipeline.create(tiny_checkpoint, backend="torch")
-    off = FaceMaskPipeline.create(tiny_checkpoint, backend="torch", min_white_level=0)
+    on = config.build_pipeline(config.settings(model_path=node_model))
+    off = config.build_pipeline(config.settings(model_path=node_model, min_white_level=0))
     assert on.min_white_level == DEFAULT_MIN_WHITE_LEVEL
     assert off(dark) == [] and len(on(dark)) > 150
     crops = []                                 # what the classifier is given: brightened crops
@@ -125,25 +134,27 @@ def test_the_pipeline_brightens_before_both_models(astronaut_bgr, tiny_checkpoin
     assert crops and np.mean([c.mean() for c in crops]) > 4 * dark.mean()
     assert on.prepare(astronaut_bgr) is astronaut_bgr
     with pytest.raises(ValueError, match=r"\[0, 255\]"):
-        FaceMaskPipeline.create(tiny_checkpoint, backend="torch", min_white_level=300)
+        FaceMaskPipeline(on.face_detector, on.classifier, min_white_level=300)
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        config.settings(min_white_level=300)
 
 
 def test_the_default_changes_no_validation_photo():
     """The default level is below the white level of every photo of the shipped model's
-    validation split, so the accuracy figures measured on them hold with it (exposure.py)."""
+    validation split, so the accuracy figures measured on them hold with it (exposure.py).
+    """
     import os
 
-    from marrtino_facemask import evaluate
-    from marrtino_facemask.checkpoint import default_model_path
     from marrtino_facemask.classifier import MaskClassifier
+    from marrtino_facemask.lab.real_samples import split_side
+    from marrtino_facemask.model_file import default_model_path
     dataset = os.environ.get("FACE_MASK_SCENES", os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
         "face_mask_scenes"))
     if not os.path.isdir(dataset):
         pytest.skip(f"no face_mask_scenes dataset at {dataset}")
     train_args = MaskClassifier(default_model_path()).meta["args"]
-    args = evaluate.parse_args(["--data", dataset, "--subset", "val"])
-    root, samples = evaluate.select_samples(args, train_args)
+    root, samples = split_side(dataset, None, "val", train_args)   # evaluate's photos
     photos = sorted({s.image for s in samples})
     assert len(photos) == 135
     levels = [white_level(cv2.imread(os.path.join(root, rel))) for rel in photos]

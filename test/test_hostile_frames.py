@@ -1,16 +1,22 @@
 """Hostile frames without ROS: decompression bombs, formats the node does not accept, the
-pixel limit, decoder noise on stderr, header parsing, and safe log fields (issue 9)."""
+pixel limit, decoder noise on stderr, header parsing, and safe log fields (issue 9).
+"""
 
 import time
 
 import cv2
+import hostile
 import numpy as np
 import pytest
 
-import hostile
 from marrtino_facemask import image_codec, image_header
-from marrtino_facemask.image_codec import (DEFAULT_MAX_PIXELS, FAULT_KINDS, FrameError,
-                                           compressed_to_bgr, image_to_bgr)
+from marrtino_facemask.image_codec import (
+    DEFAULT_MAX_PIXELS,
+    FAULT_KINDS,
+    FrameError,
+    compressed_to_bgr,
+    image_to_bgr,
+)
 from marrtino_facemask.log_text import escape, field, one_line
 
 
@@ -40,7 +46,8 @@ def no_decoder(monkeypatch):
 ])
 def test_bombs_are_refused_from_their_header(no_decoder, fmt, make, side):
     """Before: the 32767x32767 jpeg took 15.5 s and 6.1 GB, the 20000x20000 png 3.8 s and
-    2.3 GB (measured in a fresh process); now both are refused from the header."""
+    2.3 GB (measured in a fresh process); now both are refused from the header.
+    """
     data = make()
     t0 = time.perf_counter()
     with pytest.raises(FrameError) as info:

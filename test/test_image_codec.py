@@ -7,9 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask.image_codec import (MAX_SIDE, SUPPORTED_ENCODINGS, FrameError,
-                                           bgr_to_encoding, bgr_to_image_fields,
-                                           compressed_to_bgr, image_to_bgr)
+from marrtino_facemask.image_codec import (
+    MAX_SIDE,
+    SUPPORTED_ENCODINGS,
+    FrameError,
+    bgr_to_encoding,
+    bgr_to_image_fields,
+    compressed_to_bgr,
+    image_to_bgr,
+)
 
 EXACT_COLOR = ("bgr8", "8UC3", "rgb8", "bgra8", "rgba8")
 GRAY = ("mono8", "8UC1", "mono16", "16UC1")
@@ -80,7 +86,7 @@ def test_yuv422_round_trip(img, encoding):
 @pytest.mark.parametrize("encoding,bpp", [("bgr8", 3), ("mono8", 1), ("mono16", 2),
                                           ("rgba8", 4), ("yuyv", 2)])
 def test_padded_rows(img, encoding, bpp):
-    """step larger than width * bytes_per_pixel (row padding) is honoured."""
+    """Step larger than width * bytes_per_pixel (row padding) is honoured."""
     h, w = img.shape[:2]
     step, data = bgr_to_encoding(img, encoding)
     rows = np.frombuffer(data, np.uint8).reshape(h, step)

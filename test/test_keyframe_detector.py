@@ -15,9 +15,15 @@ import pytest
 
 from marrtino_facemask import box_flow
 from marrtino_facemask.box_flow import follow_faces, propagate_face, propagate_faces, to_gray
-from marrtino_facemask.detection_metrics import iou_matrix
-from marrtino_facemask.faces import Face, make_face_detector
-from marrtino_facemask.keyframe_detector import MAX_EVERY, BackgroundDetector, KeyframeDetector
+from marrtino_facemask.boxes import iou_matrix
+from marrtino_facemask.detectors import make_face_detector
+from marrtino_facemask.faces import Face
+from marrtino_facemask.keyframe_detector import (
+    MAX_EVERY,
+    BackgroundDetector,
+    KeyframeDetector,
+    scene_changed,
+)
 
 W, H = 640, 480
 
@@ -84,7 +90,8 @@ def test_flow_moves_each_face_where_the_detector_finds_it(detector, three_faces)
 
 def test_small_faces_are_followed_on_a_coarser_grid(detector, three_faces):
     """Faces of about 24 px get 6x6 points or fewer, not 10x10 (a crowd costs a third of the
-    flow), and still land where the detector finds them."""
+    flow), and still land where the detector finds them.
+    """
     small = np.full_like(three_faces, 40)        # the three faces at a third, 3 x 3 times
     small[:, :3 * (W // 3)] = np.tile(cv2.resize(three_faces, (W // 3, H // 3),
                                                  interpolation=cv2.INTER_AREA), (3, 3, 1))
@@ -115,7 +122,8 @@ def test_landmarks_and_score_move_with_the_face(detector, three_faces):
 def test_a_face_followed_through_many_small_moves_keeps_its_size(detector, three_faces):
     """Sub-pixel moves, frame after frame, as a slow pan gives: the box moves with the
     picture and does not grow. (Rounding the box outwards on every frame made it grow by
-    about a pixel a side a frame, and the followed boxes of small faces soon failed IoU 0.5.)"""
+    about a pixel a side a frame, and the followed boxes of small faces soon failed IoU 0.5.)
+    """
     faces = detector.detect(three_faces)
     start = boxes(faces)
     prev = to_gray(three_faces)
@@ -185,7 +193,8 @@ def test_a_late_detection_catches_up_with_the_flow_already_measured(detector, th
                                                                     monkeypatch):
     """A detection that ends 4 frames after the frame it ran on is followed through those
     frames by the motions measured there for the same faces: no optical flow but the
-    frame's own, one per face, and its boxes land where the detector finds the faces."""
+    frame's own, one per face, and its boxes land where the detector finds the faces.
+    """
     held = Held(detector)
     background = BackgroundDetector(held, every=4)
     try:
@@ -271,6 +280,73 @@ def test_when_the_flow_loses_every_face_the_frame_is_detected_at_once(detector, 
         keyframes.close()
 
 
+@pytest.mark.parametrize("scheduler,every", [(KeyframeDetector, 5), (BackgroundDetector, 1),
+                                             (BackgroundDetector, 5)])
+def test_a_face_after_a_cut_to_a_frame_without_faces_is_detected_at_once(
+        detector, astronaut_bgr, scheduler, every):
+    """A face, a black (or garbled) frame of the same size, the face again: the face frame
+    after the cut is answered with the face, not with the black frame's nothing followed
+    (before: 0 faces, and the face only once the next detection had run on it).
+    """
+    frame = cv2.resize(astronaut_bgr, (W, H))
+    black = np.zeros_like(frame)
+    garbled = np.random.default_rng(3).integers(0, 255, frame.shape, dtype=np.uint8)
+    counting = Counting(detector)
+    keyframes = scheduler(counting, every=every)
+    try:
+        for cut in (black, garbled):
+            assert len(keyframes.detect(frame)) == 1
+            assert keyframes.detect(cut) == [] and keyframes.last_detected   # face lost
+            if scheduler is BackgroundDetector:
+                assert keyframes.wait_idle(timeout=30)
+            calls = counting.calls
+            faces = keyframes.detect(frame)
+            assert keyframes.last_detected and counting.calls == calls + 1
+            assert len(faces) == 1 and faces == detector.detect(frame)
+    finally:
+        keyframes.close()
+
+
+@pytest.mark.parametrize("scheduler", [KeyframeDetector, BackgroundDetector])
+def test_an_empty_scene_that_stays_is_followed_not_detected(detector, scheduler):
+    """No face and no cut: nothing to detect at once (a camera on an empty room, its noise
+    and exposure changing).
+    """
+    from skimage import data
+    room = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (W, H))
+    counting = Counting(detector)
+    keyframes = scheduler(counting, every=10)
+    rng = np.random.default_rng(0)
+    try:
+        assert keyframes.detect(room) == [] and keyframes.last_detected
+        for step in range(1, 6):
+            noisy = cv2.add(pan(room, step, 2, 1, 1.0), rng.integers(0, 8, room.shape,
+                                                                     dtype=np.uint8))
+            darker = cv2.convertScaleAbs(noisy, alpha=1 - 0.05 * step)
+            assert keyframes.detect(darker) == [] and not keyframes.last_detected
+        assert counting.calls == 1
+    finally:
+        keyframes.close()
+
+
+def test_scene_changed_tells_a_cut_from_motion_exposure_and_noise(astronaut_bgr):
+    from skimage import data
+    gray = to_gray(cv2.resize(astronaut_bgr, (W, H)))
+    coffee = to_gray(cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (W, H)))
+    flat = np.full((H, W), 90, np.uint8)
+    assert scene_changed(gray, coffee) and scene_changed(coffee, gray)
+    assert scene_changed(np.zeros_like(gray), gray)          # from black to a picture
+    assert scene_changed(flat, gray)
+    assert not scene_changed(gray, np.zeros_like(gray))      # to black: no face there
+    assert not scene_changed(flat, flat + 3)
+    assert not scene_changed(gray, gray)
+    for step in (1, 3):
+        assert not scene_changed(gray, to_gray(pan(cv2.resize(astronaut_bgr, (W, H)), step)))
+    assert not scene_changed(gray, cv2.convertScaleAbs(gray, alpha=0.6))
+    noise = np.random.default_rng(1).normal(0, 20, gray.shape)
+    assert not scene_changed(gray, np.clip(gray + noise, 0, 255).astype(np.uint8))
+
+
 def test_a_new_frame_size_reset_or_every_runs_the_detector(detector, three_faces):
     keyframes = KeyframeDetector(Counting(detector), every=5)
     keyframes.detect(three_faces)
@@ -324,7 +400,8 @@ def test_every_out_of_range_is_refused(detector, every):
 def test_background_detection_answers_at_once_and_takes_the_detector_s_faces(detector,
                                                                              three_faces):
     """The first frame is detected at once; later frames are followed by flow while the
-    detector runs in its thread; a face that appears is there once that detection ends."""
+    detector runs in its thread; a face that appears is there once that detection ends.
+    """
     counting = Counting(detector)
     background = BackgroundDetector(counting, every=2)
     try:
@@ -406,7 +483,7 @@ def test_background_keeps_only_the_frames_it_may_still_need(detector, three_face
 
 LEFT_OPEN = """
 import numpy as np
-from marrtino_facemask.faces import make_face_detector
+from marrtino_facemask.detectors import make_face_detector
 from marrtino_facemask.keyframe_detector import BackgroundDetector
 background = BackgroundDetector(make_face_detector("centerface", confidence=0.3), every=1)
 frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
@@ -418,7 +495,8 @@ print("done", flush=True)           # and exit with the last detection still run
 
 def test_a_background_detector_left_open_does_not_abort_the_interpreter_at_exit():
     """Its thread is stopped at exit; left running (here inside ONNX Runtime), it aborted the
-    process (exit code 134, "terminate called without an active exception")."""
+    process (exit code 134, "terminate called without an active exception").
+    """
     run = subprocess.run([sys.executable, "-c", LEFT_OPEN], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "done", (run.returncode, run.stderr)
@@ -438,7 +516,8 @@ def test_flow_on_degenerate_frames_never_raises(height, width):
 @pytest.fixture(scope="module")
 def poster(astronaut_bgr):
     """A 640x480 poster of the astronaut's face, tiled 16 x 11 times (about 40 px each):
-    far more faces than a frame should cost."""
+    far more faces than a frame should cost.
+    """
     face = cv2.resize(astronaut_bgr[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(np.tile(face, (H // 44 + 1, W // 40 + 1, 1))[:H, :W])
 
@@ -463,7 +542,8 @@ def test_max_faces_keeps_the_best_scored_on_detected_and_followed_frames(detecto
 def test_a_face_is_followed_through_a_change_of_exposure(detector, three_faces):
     """The camera's exposure drops by a third while it pans: each face's region is matched in
     brightness before the flow (box_flow.match_brightness), so the faces still land where
-    the detector finds them."""
+    the detector finds them.
+    """
     before = detector.detect(three_faces)
     darker = cv2.convertScaleAbs(pan(three_faces, 1, 7, -3, 1.0), alpha=0.6)
     moved = propagate_faces(to_gray(three_faces), to_gray(darker), before)

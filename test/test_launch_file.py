@@ -16,7 +16,7 @@ PKG = 'marrtino_facemask'
 
 EXPECTED_ARGS = {
     'params_file': None,  # default computed from the package share directory
-    'image_topic': '/camera/image_raw',
+    'image_topic': 'camera/image_raw',   # relative: follows namespace (config.py's default)
     'namespace': '',
     'rviz': 'false',
     'reminder': 'false',
@@ -103,7 +103,7 @@ def _detector_node(tree):
 
 
 def _console_scripts():
-    """name -> 'module:func' from setup.py's console_scripts, read from its syntax tree."""
+    """Name -> 'module:func' from setup.py's console_scripts, read from its syntax tree."""
     setup_tree = ast.parse((REPO / 'setup.py').read_text())
     for node in ast.walk(setup_tree):
         if isinstance(node, ast.Dict):
@@ -126,7 +126,7 @@ def test_starts_detector_executable_from_setup_py(tree):
     assert _const(_kw(node, 'name')) == 'facemask_detector'
     scripts = _console_scripts()
     assert executable in scripts, scripts
-    assert scripts[executable] == 'marrtino_facemask.node:main'
+    assert scripts[executable] == 'marrtino_facemask.ros.node:main'
 
 
 def test_node_parameters_use_params_file_and_image_topic(tree, aliases):
@@ -137,10 +137,12 @@ def test_node_parameters_use_params_file_and_image_topic(tree, aliases):
     assert any(_launch_config_name(e, aliases) == 'params_file' for e in items)
     # image_topic remaps the default topic (raw and compressed) instead of overriding the
     # parameter, so that an image_topic set in a user's params_file is not silently replaced
+    # (relative names on both sides: the default topic and the remapping follow namespace)
     remaps = _resolve(_kw(node, 'remappings'), aliases)
     pairs = {_const(t.elts[0]): _resolve(t.elts[1], aliases) for t in remaps.elts}
-    assert _launch_config_name(pairs['/camera/image_raw'], aliases) == 'image_topic'
-    compressed = pairs['/camera/image_raw/compressed']
+    assert set(pairs) == {'camera/image_raw', 'camera/image_raw/compressed'}
+    assert _launch_config_name(pairs['camera/image_raw'], aliases) == 'image_topic'
+    compressed = pairs['camera/image_raw/compressed']
     assert isinstance(compressed, ast.List)
     assert _launch_config_name(compressed.elts[0], aliases) == 'image_topic'
     assert _const(compressed.elts[1]) == '/compressed'
@@ -169,6 +171,16 @@ def test_launch_arguments_declared_and_used(tree, aliases):
             assert _const(value) == default, name
 
 
+def test_the_image_topic_default_is_the_node_s_and_the_params_file_s():
+    """One default camera topic, relative: the launch argument, the node's parameter
+    (config.py) and config/detector.yaml.
+    """
+    from marrtino_facemask.config import SPECS
+    params = yaml.safe_load((REPO / 'config' / 'detector.yaml').read_text())
+    assert SPECS['image_topic'].default == EXPECTED_ARGS['image_topic'] == 'camera/image_raw'
+    assert params['/**']['ros__parameters']['image_topic'] == 'camera/image_raw'
+
+
 def test_rviz_is_optional(tree, aliases):
     rviz_nodes = [c for c in _calls(tree, 'Node') if _const(_kw(c, 'package')) == 'rviz2']
     assert len(rviz_nodes) == 1
@@ -187,7 +199,7 @@ def test_reminder_starts_on_request_with_the_say_topic(tree, aliases):
     node = _package_node(tree, 'mask_reminder')
     assert _const(_kw(node, 'name')) == 'mask_reminder'
     scripts = _console_scripts()
-    assert scripts['mask_reminder'] == 'marrtino_facemask.reminder:main'
+    assert scripts['mask_reminder'] == 'marrtino_facemask.ros.reminder:main'
     cond = _resolve(_kw(node, 'condition'), aliases)
     assert isinstance(cond, ast.Call) and _call_name(cond) == 'IfCondition', ast.dump(cond)
     assert _launch_config_name(cond.args[0], aliases) == 'reminder'
@@ -201,7 +213,7 @@ def test_reminder_starts_on_request_with_the_say_topic(tree, aliases):
     assert _launch_config_name(pairs['say_topic'], aliases) == 'say_topic'
     # the launch default is the reminder's own default
     pytest.importorskip("rclpy")                 # reminder.py is a node
-    from marrtino_facemask.reminder import SAY_TOPIC
+    from marrtino_facemask.ros.reminder import SAY_TOPIC
     assert EXPECTED_ARGS['say_topic'] == SAY_TOPIC
 
 

@@ -1,4 +1,4 @@
-"""Classification metrics and plots (marrtino_facemask.metrics)."""
+"""Classification metrics and plots (marrtino_facemask.lab.metrics)."""
 
 import json
 import warnings
@@ -7,9 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
+from marrtino_facemask.lab.metrics import (
+    classification_report,
+    confusion_matrix,
+    plot_confusion_matrix,
+    plot_training_curves,
+)
 from marrtino_facemask.labels import CLASS_NAMES
-from marrtino_facemask.metrics import (classification_report, confusion_matrix,
-                                       plot_confusion_matrix, plot_training_curves)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -32,7 +32,7 @@ def node(start_module_node, node_model):
 @pytest.fixture(scope="session")
 def face_box(astronaut_bgr):
     """The astronaut's face, found once with the same (default) detector the node uses."""
-    from marrtino_facemask.faces import make_face_detector
+    from marrtino_facemask.detectors import make_face_detector
     faces = make_face_detector().detect(astronaut_bgr)
     assert len(faces) == 1
     return faces[0].box
@@ -178,7 +178,8 @@ SMALL = (320, 240)
 def test_latency_under_one_second(ros, node, astronaut_bgr):
     """A camera-sized raw frame (640x480 bgr8, 921 kB: more than Fast DDS's default 512 kB
     shared-memory segment) needs the environment's Fast DDS profile (scripts/env.sh,
-    config/fastdds_large_frames.xml); without it some answers take 1-3 s."""
+    config/fastdds_large_frames.xml); without it some answers take 1-3 s.
+    """
     size = (640, 480)
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
@@ -232,7 +233,8 @@ def test_only_the_newest_frame_is_processed(ros, node, astronaut_bgr):
 def test_faces_left_unclassified_in_a_frame_keep_their_tracks_scores(ros, node, astronaut_bgr):
     """Three faces, and the default max_classified_per_frame 1: after the first frame, two
     of the three are not classified in each frame. Every answer still gives every face its
-    track id and three hypotheses from its track's probabilities."""
+    track id and three hypotheses from its track's probabilities.
+    """
     head = cv2.resize(astronaut_bgr[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
     frame = np.full((480, 640, 3), 40, np.uint8)
     for i in range(3):
@@ -257,9 +259,58 @@ def test_faces_left_unclassified_in_a_frame_keep_their_tracks_scores(ros, node, 
 
 def test_periodic_stats_line(node, ros):
     """About every 10 s: frames processed, fps and mean processing time (this module has
-    been running for about that long when it gets here)."""
+    been running for about that long when it gets here).
+    """
     line = node.wait_for_stderr(
         r"INFO.*\] \[facemask_detector\]: (\d+) frames in [\d.]+ s \([\d.]+ fps\), processing "
         r"mean [\d.]+ ms.*", timeout=15, spin=ros.spin)
     assert int(line.group(1)) > 0
     assert "\n" not in line.group(0)
+
+
+def test_the_face_frame_after_bad_or_blank_frames_keeps_its_face(ros, start_node,
+                                                                astronaut_bgr):
+    """Default parameters: a 640x480 frame with a face is answered with the face; then five
+    malformed frames, each skipped with its warning; then the same face frame again, which
+    still carries the face. Then a valid frame of the same size with nothing in it (a
+    padded-step black frame, answered with no face) and the face frame again: the face is
+    there at once. (Before, the frame after a faceless one of the same size was answered
+    from the optical flow of that frame, nothing, and the face came a frame later.)
+    """
+    node = start_node("-r", "__ns:=/after_bad", name="after_bad_node")
+    topic, detections = "/after_bad/camera/image_raw", "/after_bad/facemask/detections"
+    frame = cv2.resize(astronaut_bgr, (640, 480))
+    pub = ros.publisher(Image, topic)
+    dets = ros.collector(Detection2DArray, detections)
+    ros.wait_ready(node, pub, outputs=(detections,), timeout=90)
+
+    def faces_in(frame_id):
+        msg = ros.image_msg(frame, frame_id=frame_id)
+        (det_array,) = ros.request(pub, msg, [dets], node, timeout=30)
+        return len(det_array.detections)
+
+    assert faces_in("good_before_bad") == 1
+    for h, w, enc, step, size, text in BAD_640x480_FRAMES:
+        msg = ros.raw_image_msg(h, w, enc, step, bytes(size), frame_id="bad")
+        pub.publish(msg)
+        node.wait_for_stderr(rf"WARN.*bad frame skipped \(stamp {msg.header.stamp.sec}\.0*"
+                             rf"{msg.header.stamp.nanosec}.*{text}", timeout=10, spin=ros.spin)
+    assert faces_in("good_after_bad") == 1
+    assert not any(m.header.frame_id == "bad" for m in dets.msgs), "answered a bad frame"
+
+    black = ros.raw_image_msg(480, 640, "bgr8", 640 * 3 + 4, bytes((640 * 3 + 4) * 480),
+                              frame_id="black")
+    (det_array,) = ros.request(pub, black, [dets], node)
+    assert len(det_array.detections) == 0
+    assert [faces_in(f"good_after_black_{i}") for i in range(3)] == [1, 1, 1]
+    assert "Traceback" not in node.stderr()
+
+
+BAD_640x480_FRAMES = [
+    # (height, width, encoding, step, data length, text in the node's warning)
+    (480, 640, "bgr8", 1920, 1000, "data has 1000 bytes"),                # truncated data
+    (480, 640, "bgr8", 1000, 1000 * 480, "is smaller than width"),        # a bad step
+    (480, 640, "bayer_rggb8", 640, 640 * 480, "unsupported encoding 'bayer_rggb8'"),
+    (0, 0, "bgr8", 0, 0, "empty image"),
+    (100_000, 640, "bgr8", 1920, 64, "declared size 640x100000 .* over the limit"),
+]

@@ -9,9 +9,8 @@ pytest.importorskip("vision_msgs.msg")
 pytestmark = pytest.mark.ros
 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-from vision_msgs.msg import Detection2DArray  # noqa: E402
-
 from test_node import check_annotated, check_face_detection, face_box  # noqa: E402,F401
+from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 TOPIC = "/camera/image_raw/compressed"
 DETECTIONS = "/facemask/detections"

@@ -57,7 +57,8 @@ def sync_node(start_module_node, node_model):
 @pytest.fixture(scope="module")
 def two_faces(astronaut_bgr):
     """Frames with two faces moving towards each other, 8 px a frame (the real detector
-    finds both in each)."""
+    finds both in each).
+    """
     small = cv2.resize(astronaut_bgr, (280, 280), interpolation=cv2.INTER_AREA)
     frames = []
     for i in range(5):
@@ -70,7 +71,8 @@ def two_faces(astronaut_bgr):
 
 def face_frames(astronaut_bgr):
     """frame_at(x, second=False): a 640x480 frame with the astronaut (240 px, her face's
-    centre about 105 px right of the picture's left edge) at x, and a second one at 380."""
+    centre about 105 px right of the picture's left edge) at x, and a second one at 380.
+    """
     small = cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
 
     def frame_at(x, second=False):
@@ -100,7 +102,8 @@ def node_subscriptions(ros, topic, node_name="facemask_detector"):
 
 def diagnostic_status(ros, node_proc, name_part, timeout=10.0, predicate=lambda s: True):
     """The next /diagnostics status whose name contains ``name_part`` and that satisfies
-    ``predicate``, with its values as a dict."""
+    ``predicate``, with its values as a dict.
+    """
     diags = ros.collector(DiagnosticArray, "/diagnostics", depth=20)
     diags.clear()
     found = []
@@ -178,7 +181,8 @@ def test_live_parameters_accepted_and_refused(ros, node, astronaut_bgr):
 
 def test_large_face_confidence_keeps_a_big_blurred_face(ros, node, astronaut_bgr):
     """The astronaut blurred (sigma 9): CenterFace scores her 110 px face about 0.18. The
-    default large_face_confidence 0.1 keeps it; at 0.3, as face_confidence, it is dropped."""
+    default large_face_confidence 0.1 keeps it; at 0.3, as face_confidence, it is dropped.
+    """
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
     ros.wait_ready(node, pub)
@@ -207,7 +211,8 @@ def test_detect_every_follows_faces_between_detections(ros, sync_node, astronaut
     after the change. A second face that appears on frame 2 is reported from frame 4 on,
     while the first one is followed; a face moving 6 px a frame is followed on every frame,
     at its place; a face that jumps 240 px, more than optical flow follows, is detected
-    again at once."""
+    again at once.
+    """
     pub = ros.publisher(Image, SYNC_TOPIC)
     dets = ros.collector(Detection2DArray, SYNC_DETECTIONS)
     node = sync_node
@@ -240,7 +245,8 @@ def test_detect_every_follows_faces_between_detections(ros, sync_node, astronaut
 def test_background_detection_answers_every_frame_at_the_face(ros, node, astronaut_bgr):
     """detect_in_background (the default), detect_every 2: each frame of a face moving 6 px
     a frame is answered with the face at its place; a second face that appears is reported
-    within a few frames, once the detector's thread has run on a frame that shows it."""
+    within a few frames, once the detector's thread has run on a frame that shows it.
+    """
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
     ros.wait_ready(node, pub)
@@ -267,7 +273,8 @@ def test_background_detection_answers_every_frame_at_the_face(ros, node, astrona
 
 def test_max_faces_bounds_a_frame_full_of_faces(ros, node, astronaut_bgr):
     """A poster of 176 tiled faces: the default answers at most 64, the best scored;
-    max_faces 5 at most 5."""
+    max_faces 5 at most 5.
+    """
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
     ros.wait_ready(node, pub)
@@ -293,7 +300,8 @@ def test_max_faces_bounds_a_frame_full_of_faces(ros, node, astronaut_bgr):
 
 def test_dim_frames_are_brightened_and_min_white_level_is_live(ros, node, astronaut_bgr):
     """A poster of 176 faces at a fifteenth of the light: the node (min_white_level 160 by
-    default) brightens it and finds the faces; with min_white_level 0 it finds none."""
+    default) brightens it and finds the faces; with min_white_level 0 it finds none.
+    """
     pub = ros.publisher(Image, IMAGE_TOPIC)
     dets = ros.collector(Detection2DArray, DETECTIONS)
     ros.wait_ready(node, pub)
@@ -431,7 +439,7 @@ def test_disabled_at_start_then_warns_without_frames(ros, off_node):
 
 
 def test_label_info_reaches_a_late_subscriber(ros, off_node):
-    from marrtino_facemask.label_info import QOS
+    from marrtino_facemask.ros.label_info import QOS
     assert ros.spin_until(lambda: ros.node.count_publishers("/off/facemask/label_info") > 0,
                           60, off_node)
     ros.spin(1.0)                                    # published long before we subscribe
@@ -444,4 +452,45 @@ def test_label_info_reaches_a_late_subscriber(ros, off_node):
     info = got[0]
     assert [c.class_name for c in info.class_map] == list(CLASS_NAMES)
     assert [c.class_id for c in info.class_map] == list(range(len(CLASS_NAMES)))
-    assert info.threshold == pytest.approx(0.3)
+    # the lowest score that keeps a face: min(face_confidence 0.3, large_face_confidence
+    # 0.1), the bar of centerface's faces of 48 px or more (not face_confidence alone)
+    assert info.threshold == pytest.approx(0.1)
+
+
+def test_label_info_threshold_follows_both_confidences(ros, off_node):
+    """``ros2 param set`` of face_confidence or large_face_confidence publishes a new
+    LabelInfo whose threshold is the lower of the two (config.detection_threshold).
+    """
+    from marrtino_facemask.ros.label_info import QOS
+    assert ros.spin_until(lambda: ros.node.count_publishers("/off/facemask/label_info") > 0,
+                          60, off_node)
+    got = []
+    sub = ros.node.create_subscription(LabelInfo, "/off/facemask/label_info", got.append, QOS)
+
+    def threshold_becomes(value):
+        return ros.spin_until(lambda: got and got[-1].threshold == pytest.approx(value), 10,
+                              off_node)
+    try:
+        assert threshold_becomes(0.1), [m.threshold for m in got]
+        steps = [({"large_face_confidence": 0.4}, 0.3),      # face_confidence is lower now
+                 ({"face_confidence": 0.2}, 0.2),
+                 ({"large_face_confidence": 0.15}, 0.15),
+                 ({"face_confidence": 0.6}, 0.15),
+                 ({"face_confidence": 0.3}, 0.15),
+                 ({"large_face_confidence": 0.1}, 0.1)]      # the defaults again
+        for change, expected in steps:
+            count = len(got)
+            (result,) = ros.set_parameters(OFF_NODE, change)
+            assert result.successful, result.reason
+            assert ros.spin_until(lambda: len(got) > count, 10, off_node), change
+            assert threshold_becomes(expected), (change, [m.threshold for m in got])
+            assert [c.class_name for c in got[-1].class_map] == list(CLASS_NAMES)
+        # a refused value publishes nothing and changes nothing
+        count = len(got)
+        (refused,) = ros.set_parameters(OFF_NODE, {"large_face_confidence": 0.05})
+        assert not refused.successful
+        ros.spin(0.5)
+        assert len(got) == count and got[-1].threshold == pytest.approx(0.1)
+    finally:
+        ros.node.destroy_subscription(sub)
+        ros.set_parameters(OFF_NODE, {"face_confidence": 0.3, "large_face_confidence": 0.1})

@@ -1,5 +1,6 @@
 """A parameters YAML really configures a running node (behaviour and parameter service),
-and a best_effort node works with a best-effort publisher."""
+and a best_effort node works with a best-effort publisher.
+"""
 
 import cv2
 import pytest
@@ -26,7 +27,6 @@ def params(node_model):
         "face_confidence": 0.7,
         "min_face_size": 200,          # larger than the astronaut's face (about 93 px)
         "model_path": node_model,
-        "device": "cpu",
         "publish_annotated": False,
     }
 
@@ -34,7 +34,9 @@ def params(node_model):
 @pytest.fixture(scope="module")
 def node(start_module_node, params, tmp_path_factory):
     path = tmp_path_factory.mktemp("params") / "facemask.yaml"
-    path.write_text(yaml.safe_dump({"facemask_detector": {"ros__parameters": params}}))
+    # plus a parameter of an earlier release, which the node does not have any more
+    old = dict(params, precision="float32")
+    path.write_text(yaml.safe_dump({"facemask_detector": {"ros__parameters": old}}))
     return start_module_node("--params-file", str(path), name="params_node")
 
 
@@ -70,7 +72,8 @@ def test_params_file_values_via_parameter_service(ros, node, params):
 
 def test_reload_parameters_are_read_only(ros, node, params):
     """Parameters that need a reload (models, detector, topic, QoS) are refused at run time
-    with a reason; the live ones are tested in test_node_live.py."""
+    with a reason; the live ones are tested in test_node_live.py.
+    """
     changes = {"detector": "dnn", "image_topic": "/other/image", "reliability": "reliable",
                "model_path": "/tmp/other.pt", "threads": 2}
     for name, value in changes.items():
@@ -91,3 +94,9 @@ def test_best_effort_node_and_best_effort_publisher(ros, node, face_frame):
         assert (det_array.header.stamp.sec, det_array.header.stamp.nanosec) == \
             (msg.header.stamp.sec, msg.header.stamp.nanosec)
     assert "incompatible" not in node.stderr()
+
+
+def test_a_parameter_the_node_does_not_have_is_named_in_one_warning(ros, node, params):
+    node.wait_for_stderr("not a parameter of this node", 20)
+    lines = [ln for ln in node.stderr_lines() if "not a parameter of this node" in ln]
+    assert len(lines) == 1 and "precision" in lines[0] and "int8 files" in lines[0]

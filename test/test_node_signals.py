@@ -1,6 +1,7 @@
 """Stopping and refusing to start (issue 9): repeated and early signals exit 0 within 2 s,
-bad checkpoint metadata and junk-producing parameters give one error line, and a failed
-subscription is reported with its real cause."""
+bad model metadata and junk-producing parameters give one error line, and a failed
+subscription is reported with its real cause.
+"""
 
 import signal
 import time
@@ -51,7 +52,8 @@ def test_signal_storm_exits_0(start_node, node_model):
 def test_signal_during_startup_exits_0_fast(start_node, node_model, sig, delay):
     """Before: a SIGTERM during start-up waited for the models to load (3.5 s, 10 s on a
     busy machine). ``delay`` after the start falls in the imports, the model loading or
-    the warm-up, depending on the machine's load."""
+    the warm-up, depending on the machine's load.
+    """
     node = start_node("-p", f"model_path:={node_model}")
     time.sleep(delay)
     t0 = time.monotonic()
@@ -62,17 +64,20 @@ def test_signal_during_startup_exits_0_fast(start_node, node_model, sig, delay):
           f"exit 0 after {took:.2f} s")
 
 
-# --------------------------------------------------------------------------- bad checkpoints
-def _checkpoint(path, **changes):
-    torch = pytest.importorskip("torch", reason="needs torch to write a checkpoint")
-    from marrtino_facemask.checkpoint import (FORMAT, FORMAT_VERSION, IMAGENET_MEAN,
-                                              IMAGENET_STD)
-    ckpt = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": "resnet18",
-            "class_names": ["mask_weared_incorrect", "with_mask", "without_mask"],
-            "input_size": 96, "crop_margin": 0.15, "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD), "state_dict": {}, "meta": {}}
-    ckpt.update(changes)
-    torch.save(ckpt, str(path))
+# --------------------------------------------------------------------------- bad model metadata
+def _model_with_metadata(path, **changes):
+    """A copy of the shipped classifier whose metadata fields ``changes`` are replaced (as
+    JSON, as export writes them).
+    """
+    import json
+
+    onnx = pytest.importorskip("onnx", reason="needs onnx to rewrite a model's metadata")
+    from conftest import SHIPPED_ONNX
+    model = onnx.load(str(SHIPPED_ONNX))
+    for prop in model.metadata_props:
+        if prop.key in changes:
+            prop.value = json.dumps(changes[prop.key])
+    onnx.save(model, str(path))
     return str(path)
 
 
@@ -81,10 +86,11 @@ def _checkpoint(path, **changes):
     ({"input_size": 0}, "input_size"),
     ({"crop_margin": float("nan")}, "crop_margin"),
 ], ids=["std=0", "input_size=0", "crop_margin=nan"])
-def test_bad_checkpoint_metadata_exits_1_with_one_line(start_node, tmp_path, changes, word):
+def test_bad_model_metadata_exits_1_with_one_line(start_node, tmp_path, changes, word):
     """Before: std=0 loaded and published NaN scores; input_size=0 and crop_margin=nan
-    ended with raw OpenCV/ValueError text."""
-    path = _checkpoint(tmp_path / "meta.pt", **changes)
+    ended with raw OpenCV/ValueError text.
+    """
+    path = _model_with_metadata(tmp_path / "meta.onnx", **changes)
     node = start_node("-p", f"model_path:={path}")
     assert node.wait_exit(timeout=90) == 1, node.describe()
     lines = node.stderr_lines()
@@ -116,8 +122,8 @@ def test_subscription_errors_keep_their_cause():
     from rclpy.context import Context
     from sensor_msgs.msg import Image
 
-    from marrtino_facemask.camera_input import subscription_error
-    from marrtino_facemask.params import EXIT_CONFIG, EXIT_MODEL
+    from marrtino_facemask.ros.camera_input import subscription_error
+    from marrtino_facemask.ros.params import EXIT_CONFIG, EXIT_MODEL
 
     ctx = Context()
     rclpy.init(context=ctx)

@@ -1,7 +1,5 @@
 """Startup errors: one clear line on stderr, no traceback, a non-zero exit, quickly."""
 
-import importlib.util
-import os
 import subprocess
 import sys
 import time
@@ -13,19 +11,20 @@ pytest.importorskip("vision_msgs.msg")
 pytestmark = pytest.mark.ros
 
 MODEL_ERRORS = {
-    # name: (file content or None for a missing file, words the error line must contain)
-    "missing model": (None, ["model_path", "not found"]),
-    "corrupt model": (b"\x00garbage, not a torch checkpoint" * 100, ["model_path", "corrupt"]),
+    # name: (file name, its content or None for a missing file, words the error line must
+    # contain)
+    "missing model": ("model.onnx", None, ["model_path", "not found"]),
+    "corrupt model": ("model.onnx", b"\x00garbage, not an ONNX model" * 100,
+                      ["model_path", "corrupt"]),
+    # a training checkpoint is not run by the node: only the ONNX file beside it
+    "checkpoint without its onnx": ("model.pt", b"not read", ["no ONNX file", "model.onnx"]),
 }
-# the file the node's classifier backend reads here: the .pt on torch, else an .onnx
-MODEL_SUFFIX = (".onnx" if os.environ.get("MARRTINO_TEST_BACKEND") == "onnxruntime"
-                or importlib.util.find_spec("torch") is None else ".pt")
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_ERRORS))
 def test_model_errors_exit_1(start_node, tmp_path, case):
-    content, words = MODEL_ERRORS[case]
-    path = tmp_path / f"model{MODEL_SUFFIX}"
+    name, content, words = MODEL_ERRORS[case]
+    path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
     t0 = time.monotonic()
@@ -46,7 +45,8 @@ BAD_PARAMETERS = {
     "face_confidence:=1": ["face_confidence:=1", "double"],
     "min_face_size:=0": ["min_face_size:=0", "[1, 4096]"],
     "reliability:=fast": ["reliability:='fast'", "best_effort"],
-    "device:=gpu": ["device:='gpu'", "cpu"],
+    "backend:=torch": ["backend:='torch'", "onnxruntime", "openvino"],
+    "backend:=opencv": ["backend:='opencv'", "onnxruntime", "openvino"],
 }
 
 
@@ -87,7 +87,9 @@ def test_help_lists_the_parameters():
     proc = subprocess.run([sys.executable, "-m", "marrtino_facemask", "node", "--help"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
-    for name in ("image_topic", "compressed", "reliability", "detector", "face_confidence",
-                 "large_face_confidence", "min_face_size", "model_path", "device", "publish_annotated",
-                 "face_model_dir", "max_image_pixels", "threads"):
-        assert name in proc.stdout
+    from marrtino_facemask.config import PARAMETERS
+    assert len(PARAMETERS) == 24
+    for spec in PARAMETERS:
+        assert f"  {spec.name}" in proc.stdout, spec.name
+    for removed in ("device", "precision", "detector_backend"):
+        assert removed not in proc.stdout

@@ -1,6 +1,7 @@
 """`detect` and `classify` as a person sees them: a progress bar on a terminal, nothing but
 warnings and one summary line on stderr otherwise. Real images (scikit-image's public-domain
-pictures), a real video, a file that fails, the shipped models."""
+pictures), a real video, a file that fails, the shipped models.
+"""
 
 import fcntl
 import json
@@ -18,8 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from marrtino_facemask import offline
 from marrtino_facemask.labels import CLASS_NAMES
+from marrtino_facemask.tools import offline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUMMARY = re.compile(
@@ -35,8 +36,9 @@ def _bgr(name):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """astronaut (one face), coffee, rocket, chelsea (no face), a 3-frame video of the
-    astronaut and a file that is not an image."""
+    """Astronaut (one face), coffee, rocket, chelsea (no face), a 3-frame video of the
+    astronaut and a file that is not an image.
+    """
     folder = tmp_path_factory.mktemp("offline_in")
     astro = _bgr("astronaut")
     cv2.imwrite(str(folder / "astronaut.jpg"), astro)
@@ -106,12 +108,15 @@ def test_no_input_file_says_so(tmp_path, capsys):
     warning, summary = capsys.readouterr().err.strip().splitlines()
     assert warning.startswith(f"warning: no images or videos in folder {tmp_path}")
     assert summary.startswith("summary: 0 images and 0 video frames read from 1 file, 1 file "
-                              "failed; 0 faces: ") and summary.endswith("no frame processed (0.0 s)")
+                              "failed; 0 faces: ")
+    assert summary.endswith("no frame processed (0.0 s)")
 
 
 def test_detect_brightens_a_dark_photo_unless_told_not_to(tmp_path, capsys):
     """The astronaut's face tiled 176 times at a fifteenth of the light: found, as the node
-    finds it, only with --min-white-level above 0; a bad level is one line, exit 2."""
+    finds it, only with --min-white-level above 0; a bad level is refused by the command
+    line (the node's limits, config.py), exit 2.
+    """
     face = cv2.resize(_bgr("astronaut")[30:230, 150:330], (40, 44), interpolation=cv2.INTER_AREA)
     dark = (np.tile(face, (11, 17, 1))[:480, :640] * 0.07).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "dark.png"), dark)
@@ -123,14 +128,18 @@ def test_detect_brightens_a_dark_photo_unless_told_not_to(tmp_path, capsys):
         counts[level] = sum(_faces_in(jsonl).values())
     capsys.readouterr()
     assert counts["160"] > 100 and counts["0"] == 0, counts
-    assert offline.main_detect([str(tmp_path / "dark.png"), "--jsonl", str(tmp_path / "x"),
-                                "--min-white-level", "300"]) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("error: min_white_level 300 is not a grey level") and "[0, 255]" in line
+    with pytest.raises(SystemExit) as exit_:
+        offline.main_detect([str(tmp_path / "dark.png"), "--jsonl", str(tmp_path / "x"),
+                             "--min-white-level", "300"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err                     # one line, which says what to use
+    assert "error: argument --min-white-level: 300 is out of range: use 0 to 255" in err[0]
+    assert not (tmp_path / "x").exists()
 
 
 def test_progress_bar_on_a_terminal(inputs, tmp_path):
-    """stderr on a pseudo-terminal (80 columns): tqdm draws the frame count, then the summary."""
+    """Stderr on a pseudo-terminal (80 columns): tqdm draws the frame count, then the summary."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""``detector_backend:=openvino`` and ``backend:=openvino`` (marrtino_facemask/openvino_nets.py,
+"""``backend:=openvino``, both nets on OpenVINO (marrtino_facemask/openvino_nets.py,
 classifier_openvino.py).
 
 The checks that run OpenVINO are in ``openvino_checks.py``, and each runs here in a child
@@ -21,10 +21,14 @@ import sys
 
 import pytest
 
-from marrtino_facemask.checkpoint import ModelError, default_model_path
+from marrtino_facemask.centerface import CenterFaceDetector
 from marrtino_facemask.classifier import MaskClassifier
-from marrtino_facemask.evaluate import parse_detectors
-from marrtino_facemask.faces import CenterFaceDetector, FaceModelError, make_face_detector
+from marrtino_facemask.config import build_pipeline, from_arguments, settings
+from marrtino_facemask.detectors import make_face_detector
+from marrtino_facemask.faces import FaceModelError
+from marrtino_facemask.lab import evaluate
+from marrtino_facemask.lab.detector_eval import parse_detectors
+from marrtino_facemask.model_file import ModelError, default_model_path
 from marrtino_facemask.openvino_nets import OpenVinoError, OpenVinoNets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,47 +55,44 @@ def test_openvino_check_in_its_own_process(name):
 
 
 def test_missing_openvino_is_one_clear_line(monkeypatch):
-    """Asked for and not installed: the node's and the tools' error says what to install."""
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    """Asked for and not installed (its import fails, as here with sys.modules' None, which
+    never loads it in this process): the node's and the tools' error says what to install.
+    """
+    monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(FaceModelError) as info:
         CenterFaceDetector(backend="openvino")
     msg = str(info.value)
     assert "\n" not in msg and "pip install openvino" in msg
-    # and where the import itself fails (a broken install), in openvino_nets.py
-    monkeypatch.setattr(importlib.util, "find_spec", real)
-    monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(OpenVinoError) as info:
         OpenVinoNets("any.onnx", ["537"])
     assert "\n" not in str(info.value) and "pip install openvino" in str(info.value)
 
 
 def test_missing_openvino_for_the_classifier_is_one_clear_line(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(ModelError) as info:
         MaskClassifier(default_model_path(), backend="openvino")
     msg = str(info.value)
     assert "\n" not in msg and "pip install openvino" in msg and "backend" in msg
-    # a broken install: found, but its import fails
-    monkeypatch.setattr(importlib.util, "find_spec", real)
-    monkeypatch.setitem(sys.modules, "openvino", None)
-    if real("openvino") is not None:
-        with pytest.raises(ModelError) as info:
-            MaskClassifier(default_model_path(), backend="openvino")
-        assert "\n" not in str(info.value) and "pip install openvino" in str(info.value)
 
 
-def test_auto_never_picks_openvino():
+def test_the_default_never_loads_openvino():
     pytest.importorskip("onnxruntime")
     assert make_face_detector("centerface").backend == "onnxruntime"
     assert MaskClassifier(default_model_path()).backend == "onnxruntime"
+    pipeline = build_pipeline(settings())
+    assert pipeline.face_detector.backend == pipeline.classifier.backend == "onnxruntime"
     assert "openvino" not in sys.modules
 
 
-def test_evaluate_names_the_openvino_variant():
-    (name, kind, size, variant), = parse_detectors("centerface-openvino")
-    assert (name, kind, size) == ("centerface-openvino@640", "centerface", 640)
-    assert variant[1] == "openvino" and variant[2] is None   # the precision of --precision
+def test_evaluate_takes_the_node_s_one_backend_setting():
+    """Evaluate runs both nets on OpenVINO with --backend openvino, as the node's backend
+    setting does; the variant name of earlier releases is refused in one line.
+    """
+    args = evaluate.parse_args(["--backend", "openvino"])
+    assert from_arguments(args, evaluate.SETTINGS)["backend"] == "openvino"
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--backend", "torch"])
+    with pytest.raises(ValueError) as info:
+        parse_detectors("centerface-openvino")
+    assert "\n" not in str(info.value) and "unknown detector" in str(info.value)

@@ -17,15 +17,16 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 pytest.importorskip("torch", reason="export (the float32 source of quantize) needs torch")
 
-from marrtino_facemask import quantize  # noqa: E402
-from marrtino_facemask.checkpoint import DEFAULT_MODEL_NAME, REPO_MODELS_DIR  # noqa: E402
+from marrtino_facemask.centerface import CenterFaceDetector  # noqa: E402
 from marrtino_facemask.classifier import MaskClassifier  # noqa: E402
 from marrtino_facemask.classifier_onnx import read_metadata  # noqa: E402
-from marrtino_facemask.data import stem_of  # noqa: E402
-from marrtino_facemask.faces import CenterFaceDetector  # noqa: E402
+from marrtino_facemask.faces import CENTERFACE_ONNX, default_face_model_dir  # noqa: E402
+from marrtino_facemask.lab import quantize  # noqa: E402
+from marrtino_facemask.lab.checkpoint import CHECKPOINT_NAME, default_checkpoint_path  # noqa: E402
+from marrtino_facemask.lab.data import stem_of  # noqa: E402
+from marrtino_facemask.lab.real_samples import dataset_face_crops, dataset_frames, split_side  # noqa: E402
+from marrtino_facemask.model_file import default_model_path  # noqa: E402
 from marrtino_facemask.paths import default_dataset_dir  # noqa: E402
-from marrtino_facemask.real_samples import (dataset_face_crops, dataset_frames,  # noqa: E402
-                                            split_side)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = default_dataset_dir()
@@ -44,10 +45,11 @@ def cli(command, *args, cwd):
 def work(tmp_path_factory):
     """A folder with the shipped checkpoint, its float32 export (checked on validation crops)
     and int8 copies of the classifier (48 training faces, twice) and of CenterFace (4
-    training photos). Runs in that folder, so that nothing lands in the repository."""
+    training photos). Runs in that folder, so that nothing lands in the repository.
+    """
     folder = tmp_path_factory.mktemp("quantize")
-    pt = folder / DEFAULT_MODEL_NAME
-    shutil.copy(os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME), pt)
+    pt = folder / CHECKPOINT_NAME
+    shutil.copy(default_checkpoint_path(), pt)
     out = {"pt": str(pt), "fp32": str(folder / "facemask_resnet18.onnx")}
     proc = cli("export", "--model", str(pt), "--data", DATASET, cwd=folder)
     assert proc.returncode == 0, proc.stderr
@@ -112,8 +114,8 @@ def test_int8_classifier_agrees_with_float32_on_validation_crops(work, val_side)
 
 
 def test_int8_detector_finds_the_faces_float32_finds(work, val_side, astronaut_bgr):
-    fp32 = CenterFaceDetector(0.3, 8, backend="onnxruntime", precision="float32")
-    int8 = CenterFaceDetector(0.3, 8, work["det"], backend="onnxruntime")
+    fp32 = CenterFaceDetector(0.3, 8, os.path.join(default_face_model_dir(), CENTERFACE_ONNX))
+    int8 = CenterFaceDetector(0.3, 8, work["det"])
     assert int8.precision == "int8"
     root, samples = val_side
     frames = [astronaut_bgr] + dataset_frames(root, samples, 12, seed=1)
@@ -138,8 +140,13 @@ def test_quantize_refusals_are_one_line(tmp_path):
     proc = cli("quantize", "--what", "everything", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     pt = tmp_path / "alone.pt"
-    shutil.copy(os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME), pt)
+    shutil.copy(default_checkpoint_path(), pt)
     proc = cli("quantize", "--data", DATASET, "--model", str(pt), "--what", "classifier",
                cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert f"export --model {pt}" in proc.stderr and "Traceback" not in proc.stderr
+    # an int8 file is not quantized again: the float32 one is the source
+    proc = cli("quantize", "--data", DATASET, "--model", default_model_path(), "--what",
+               "classifier", "--classifier-out", str(tmp_path / "twice.onnx"), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "int8 already" in proc.stderr and not (tmp_path / "twice.onnx").exists()

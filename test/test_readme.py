@@ -1,18 +1,18 @@
 """The README stays true: its commands are the ones CI runs, its tables match the code."""
 
-import json
 import os
 import re
 
 import pytest
 
-from marrtino_facemask.params import PARAMETERS
+from marrtino_facemask.config import PARAMETERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_COMMAND = "./scripts/env.sh python -m pytest"
 JAZZY_TEST_COMMAND = ("MARRTINO_DISTRO=jazzy MARRTINO_TEST_BACKEND=onnxruntime "
                       "./scripts/env.sh python -m pytest -m ros")
-HUMBLE_LIBS_TEST_COMMAND = 'MARRTINO_DISTRO=humble-libs ./scripts/env.sh python -m pytest -m "not ros"'
+HUMBLE_LIBS_TEST_COMMAND = ("MARRTINO_DISTRO=humble-libs "
+                            './scripts/env.sh python -m pytest -m "not ros"')
 DEMO_COMMAND = "./scripts/env.sh python -m marrtino_facemask demo"
 
 
@@ -35,7 +35,8 @@ def _table_rows(text, header_start):
 def test_ci_runs_the_readme_test_commands():
     """CI runs the README's three test commands (Kilted, Jazzy, then Humble's libraries),
     each whatever the others give, and fails if any fails; before them it builds the emulated
-    ARM64 environment and requires its tests."""
+    ARM64 environment and requires its tests.
+    """
     readme = _read("README.md")
     assert TEST_COMMAND in readme and DEMO_COMMAND in readme and JAZZY_TEST_COMMAND in readme
     assert HUMBLE_LIBS_TEST_COMMAND in readme
@@ -74,27 +75,30 @@ def test_parameter_table_matches_the_node():
         assert row[4] == ("live" if spec.live else "read-only"), spec.name
 
 
+def test_launch_arguments_in_the_readme_are_the_launch_file_arguments():
+    declared = re.findall(r"DeclareLaunchArgument\(\s*'([^']+)'",
+                          _read(os.path.join("launch", "detector.launch.py")))
+    rows = _table_rows(_read("README.md"), "| argument | default |")
+    assert [r[0].strip("`") for r in rows] == declared
+
+
 def test_topics_in_the_readme_are_the_node_topics():
     pytest.importorskip("rclpy")
-    from marrtino_facemask.diagnostics import DIAGNOSTICS_TOPIC
-    from marrtino_facemask.label_info import LABEL_INFO_TOPIC
-    from marrtino_facemask.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC, ENABLE_SERVICE
+    from marrtino_facemask.ros.diagnostics import DIAGNOSTICS_TOPIC
+    from marrtino_facemask.ros.label_info import LABEL_INFO_TOPIC
+    from marrtino_facemask.ros.node import ANNOTATED_TOPIC, DETECTIONS_TOPIC, ENABLE_SERVICE
     readme = _read("README.md")
     for name in (DETECTIONS_TOPIC, ANNOTATED_TOPIC, LABEL_INFO_TOPIC, DIAGNOSTICS_TOPIC,
                  ENABLE_SERVICE):
         assert f"| `{name}`" in readme, name
 
 
-def test_accuracy_section_quotes_the_model_card_metrics():
-    with open(os.path.join(REPO, "models", "metrics.json")) as f:
-        metrics = json.load(f)
-    section = _read("README.md").split("## Accuracy", 1)[1].split("\n## ", 1)[0]
-    card = _read(os.path.join("models", "MODEL_CARD.md"))
-    for text in (section, card):
-        assert f"{metrics['accuracy']:.3f}" in text
-        assert f"{metrics['macro_recall']:.3f}" in text
-        assert f"{metrics['macro_f1']:.3f}" in text
-        for name, c in metrics["per_class"].items():
-            row = next(ln for ln in text.splitlines() if ln.startswith(f"| `{name}`"))
-            assert re.search(rf"\b{c['support']}\b", row)
-            assert f"{c['recall']:.3f}" in row and f"{c['precision']:.3f}" in row
+def test_files_the_readme_names_exist():
+    """Relative links, and the scripts and benchmarks its commands run."""
+    readme = _read("README.md")
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    paths = [p for p in links if not re.match(r"[a-z]+://", p)]
+    paths += re.findall(r"\b((?:scripts|benchmarks)/[\w.-]+\.(?:sh|py))\b", readme)
+    assert paths
+    for path in paths:
+        assert os.path.exists(os.path.join(REPO, path)), path

@@ -1,5 +1,6 @@
 """The example behaviour mask_reminder: its decision without ROS, then the real node over
-DDS (fed by hand, then by the real detector with the shipped model)."""
+DDS (fed by hand, then by the real detector with the shipped model).
+"""
 
 import signal
 import time
@@ -13,16 +14,16 @@ pytest.importorskip("vision_msgs.msg")
 
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
-from vision_msgs.msg import (Detection2D, Detection2DArray,  # noqa: E402
-                             ObjectHypothesisWithPose)
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose  # noqa: E402
 
-from marrtino_facemask.reminder import FORGET_S, SENTENCES, Reminder  # noqa: E402
+from marrtino_facemask.ros.reminder import FORGET_S, SENTENCES, Reminder  # noqa: E402
 
 
 # --------------------------------------------------------------------------- no ROS
 def run(reminder, frames, fps=8.0, start=0.0):
     """Feed ``frames`` (lists of (track id, label)) at ``fps`` (8: exact binary times);
-    return (time, due) pairs."""
+    return (time, due) pairs.
+    """
     said = []
     for i, faces in enumerate(frames):
         now = start + i / fps
@@ -142,7 +143,8 @@ def test_reminder_stops_with_exit_0_within_2_s(start_node, sigs):
 
 def test_detector_and_reminder_end_to_end(ros, start_node, astronaut_bgr):
     """The real detector (shipped model) on a camera stream of the astronaut, who wears no
-    mask, and the reminder: one sentence."""
+    mask, and the reminder: one sentence.
+    """
     detector = start_node("-r", "__ns:=/e2e", "-p", "image_topic:=/e2e_cam/image",
                           name="e2e_detector")
     reminder = start_node("-p", "say_topic:=/e2e/say", "-p", "confirm_s:=1.0",

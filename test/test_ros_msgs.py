@@ -20,8 +20,12 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 from marrtino_facemask.image_codec import FrameError, bgr_to_encoding  # noqa: E402
 from marrtino_facemask.labels import CLASS_NAMES  # noqa: E402
 from marrtino_facemask.pipeline import FaceMaskResult  # noqa: E402
-from marrtino_facemask.ros_msgs import (bgr_to_image_msg, compressed_msg_to_bgr,  # noqa: E402
-                                        image_msg_to_bgr, results_to_detection_array)
+from marrtino_facemask.ros.ros_msgs import (  # noqa: E402
+    bgr_to_image_msg,
+    compressed_msg_to_bgr,
+    image_msg_to_bgr,
+    results_to_detection_array,
+)
 
 
 def header(sec=1712, nanosec=345678901, frame_id="head_camera"):

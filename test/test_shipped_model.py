@@ -1,5 +1,6 @@
-"""The shipped model in models/: it loads safely, it is the node's default, it classifies a
-real unmasked face, and `evaluate` on its own validation split reproduces the model card.
+"""The shipped model in models/: its int8 ONNX file is the node's default, its checkpoint loads
+safely, both classify a real unmasked face, and `evaluate` on its own validation split
+reproduces the model card.
 
 The last check needs the face_mask_scenes dataset: ../shared/data/face_mask_scenes, or the
 folder named by $FACE_MASK_SCENES. It is skipped when the dataset is absent.
@@ -11,12 +12,23 @@ import os
 import pytest
 import torch
 
-from marrtino_facemask import evaluate
-from marrtino_facemask.checkpoint import DEFAULT_MODEL_NAME, FORMAT, REPO_MODELS_DIR, default_model_path
+from marrtino_facemask.classifier import MaskClassifier
+from marrtino_facemask.config import build_pipeline, settings
+from marrtino_facemask.faces import CENTERFACE_ONNX, default_face_model_dir
+from marrtino_facemask.lab import evaluate
+from marrtino_facemask.lab.checkpoint import CHECKPOINT_NAME, default_checkpoint_path
+from marrtino_facemask.lab.classifier_torch import TorchNet
 from marrtino_facemask.labels import CLASS_NAMES
+from marrtino_facemask.model_file import (
+    DEFAULT_MODEL_NAME,
+    FORMAT,
+    REPO_MODELS_DIR,
+    default_model_path,
+)
 from marrtino_facemask.pipeline import FaceMaskPipeline
 
-SHIPPED = os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)
+SHIPPED = os.path.join(REPO_MODELS_DIR, DEFAULT_MODEL_NAME)         # int8, what the node runs
+CHECKPOINT = os.path.join(REPO_MODELS_DIR, CHECKPOINT_NAME)         # its source, for the lab
 CARD_METRICS = os.path.join(REPO_MODELS_DIR, "metrics.json")
 DATASET = os.environ.get("FACE_MASK_SCENES", os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
@@ -25,16 +37,28 @@ DATASET = os.environ.get("FACE_MASK_SCENES", os.path.join(
 
 def test_shipped_model_is_the_default_and_loads_without_pickled_code():
     assert os.path.samefile(default_model_path(), SHIPPED)
-    ckpt = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    assert os.path.samefile(default_checkpoint_path(), CHECKPOINT)
+    ckpt = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
     assert ckpt["format"] == FORMAT and ckpt["class_names"] == list(CLASS_NAMES)
-    assert ckpt["meta"]["args"]["pretrained"] is None  # trained from scratch here
-    assert os.path.getsize(SHIPPED) < 30 * 1024 * 1024
+    assert ckpt["meta"]["args"].get("pretrained") is None  # trained from scratch here
+    assert os.path.getsize(CHECKPOINT) < 30 * 1024 * 1024
+    assert os.path.getsize(SHIPPED) < 12 * 1024 * 1024
 
 
-@pytest.mark.parametrize("backend", ["auto", "torch"])
-def test_shipped_model_sees_the_astronaut_without_a_mask(astronaut_bgr, backend):
-    pipeline = FaceMaskPipeline.create(SHIPPED, backend=backend)
-    assert pipeline.classifier.backend == ("onnxruntime" if backend == "auto" else "torch")
+@pytest.mark.parametrize("runs_on", ["node", "torch"])
+def test_shipped_model_sees_the_astronaut_without_a_mask(astronaut_bgr, runs_on):
+    """The node's default pipeline (int8 on ONNX Runtime), and the checkpoint on torch as the
+    lab scores it.
+    """
+    if runs_on == "node":
+        pipeline = build_pipeline(settings())
+        assert pipeline.classifier.path == default_model_path()
+        assert (pipeline.classifier.backend, pipeline.classifier.precision) == ("onnxruntime",
+                                                                                "int8")
+    else:
+        classifier = MaskClassifier(CHECKPOINT, net=TorchNet(CHECKPOINT, "cpu"))
+        pipeline = FaceMaskPipeline(build_pipeline(settings()).face_detector, classifier)
+        assert pipeline.classifier.backend == "torch"
     results = pipeline(astronaut_bgr)
     assert len(results) == 1
     assert results[0].label == "without_mask" and results[0].score > 0.5
@@ -78,13 +102,14 @@ def test_evaluate_reproduces_the_model_card(tmp_path):
 @pytest.mark.skipif(not os.path.isdir(DATASET), reason=f"dataset not found at {DATASET}")
 def test_int8_stays_within_0_01_map50_of_float32(tmp_path):
     """The rule for shipping int8 as the default: end-to-end mAP50 within 0.01 of float32
-    (the checkpoint on torch and CenterFace's float32 file, as before quantization)."""
+    (the checkpoint on torch and CenterFace's float32 file, as before quantization).
+    """
     with open(CARD_METRICS) as f:
         card = json.load(f)
     out = str(tmp_path / "eval")
-    assert evaluate.main(["--model", SHIPPED, "--data", DATASET, "--subset", "val", "--out", out,
-                          "--backend", "torch", "--precision", "float32", "--detectors",
-                          "centerface", "--timing-frames", "0"]) == 0
+    float32_detector = os.path.join(default_face_model_dir(), CENTERFACE_ONNX)
+    assert evaluate.main(["--model", CHECKPOINT, "--data", DATASET, "--subset", "val", "--out",
+                          out, "--detectors", float32_detector, "--timing-frames", "0"]) == 0
     with open(os.path.join(out, "metrics.json")) as f:
         fp32 = json.load(f)
     assert fp32["classifier_backend"] == "torch" and fp32["end_to_end"]["precision"] == "float32"

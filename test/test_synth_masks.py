@@ -1,15 +1,25 @@
-"""Synthetic mask_weared_incorrect faces (marrtino_facemask.synth_masks), placed by the real
-CenterFace landmarks of skimage's astronaut (public domain), and used by a real tiny training run."""
+"""Synthetic mask_weared_incorrect faces (marrtino_facemask.lab.synth_masks), placed by the
+real CenterFace landmarks of skimage's astronaut (public domain), and used by a real tiny
+training run.
+"""
 
 import numpy as np
 import pytest
-
-from marrtino_facemask import train
-from marrtino_facemask.faces import make_face_detector
-from marrtino_facemask.synth_masks import (MOUTH_LEFT, MOUTH_RIGHT, NOSE, IncorrectMaskSynth,
-                                           MaskPatch, cut_mask, paste_below_nose,
-                                           plausible_landmarks, u_shape_alpha)
 from synthetic import make_voc_scenes
+
+from marrtino_facemask.detectors import make_face_detector
+from marrtino_facemask.lab import train
+from marrtino_facemask.lab.synth_masks import (
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    NOSE,
+    IncorrectMaskSynth,
+    MaskPatch,
+    cut_mask,
+    paste_below_nose,
+    plausible_landmarks,
+    u_shape_alpha,
+)
 
 GREEN = (0, 255, 0)
 
@@ -49,7 +59,8 @@ def test_landmarks_must_be_in_face_order(astro_face):
 
 def test_pasted_mask_leaves_the_nose_bare_and_covers_below(astronaut_bgr, astro_face):
     """The mask starts below the nose tip: the eyes and nose are untouched, the area between
-    the mouth and the chin is the mask's colour, and the photo itself is not modified."""
+    the mouth and the chin is the mask's colour, and the photo itself is not modified.
+    """
     before = astronaut_bgr.copy()
     rng = np.random.default_rng(0)
     for _ in range(8):
@@ -69,7 +80,8 @@ def test_pasted_mask_leaves_the_nose_bare_and_covers_below(astronaut_bgr, astro_
 def test_placement_chin_leaves_the_mouth_bare_and_below_nose_covers_it(astronaut_bgr,
                                                                          astro_face):
     """chin_fraction 1 (--synth-placement chin): every mask starts below the mouth, so the
-    mouth is untouched; 0 (below-nose): every mask starts above the mouth, covering it."""
+    mouth is untouched; 0 (below-nose): every mask starts above the mouth, covering it.
+    """
     p = np.asarray(astro_face.landmarks).reshape(5, 2)
     for fraction, mouth_covered in ((1.0, False), (0.0, True)):
         rng = np.random.default_rng(1)
@@ -110,13 +122,18 @@ def test_synth_drops_bad_targets_and_samples_reproducibly(astronaut_bgr, astro_f
 def test_sampler_gives_synthetic_faces_their_share():
     import torch
     labels = [1] * 90 + [2] * 36 + [0] * 4      # with_mask, without_mask, incorrect
-    sampler = train.make_sampler(labels, "sqrt", torch.Generator().manual_seed(0), 20, 1.0)
+    sampler, drawn = train.make_sampler(labels, "sqrt", torch.Generator().manual_seed(0), 20,
+                                        1.0)
     w = sampler.weights.numpy()
     assert len(w) == 130 + 20 and sampler.num_samples == 130
     real_incorrect = w[126:130].sum()
     assert w[130:].sum() == pytest.approx(real_incorrect)
-    none = train.make_sampler(labels, "sqrt", torch.Generator().manual_seed(0))
+    none, none_drawn = train.make_sampler(labels, "sqrt", torch.Generator().manual_seed(0))
     assert len(none.weights) == 130
+    # the class frequencies drawn (for --logit-adjust): the synthetic faces double the
+    # incorrect class's share against the others'
+    assert drawn.sum() == pytest.approx(1.0) and none_drawn.sum() == pytest.approx(1.0)
+    assert drawn[0] / drawn[1] == pytest.approx(2 * none_drawn[0] / none_drawn[1])
 
 
 def test_training_with_synthetic_incorrect_masks(tmp_path, capsys):
@@ -137,4 +154,4 @@ def test_synthetic_masks_need_voc_scenes(tmp_path, capsys):
     assert train.main(["--data", data, "--out", str(tmp_path / "run"), "--synth-incorrect", "1",
                        "--epochs", "1", "--input-size", "32", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--synth-incorrect needs VOC scenes" in err[0]
+    assert len(err) == 1 and "--synth-incorrect" in err[0] and "need VOC scenes" in err[0]

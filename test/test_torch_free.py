@@ -1,10 +1,17 @@
-"""The node, `detect` and `classify` run with torch absent.
+"""The runtime is the ROS-free core and marrtino_facemask.ros only: the node, `detect` and
+`classify` run without torch, and the node loads none of the lab's libraries.
 
-torch is installed here (training needs it), so its absence is made real in the processes
-under test: a ``sitecustomize`` put first on PYTHONPATH installs an import hook that makes
-``import torch`` (and torchvision) raise ModuleNotFoundError, and importlib.util.find_spec
-raise it too, as for a package that is not there. The tests then run the real commands and
-the real node over DDS, with the shipped model on ONNX Runtime.
+With default parameters, starting the node loads no module of marrtino_facemask.lab
+(training, evaluation, export, augmentation) or marrtino_facemask.tools, and none of torch,
+torchvision, onnx, matplotlib, sklearn, skimage or tqdm: checked in a process that imports
+the node's module and builds its pipeline as the node does, and in the real node process
+over DDS, whose loaded modules a ``sitecustomize`` hook writes out on request.
+
+torch is installed here (training needs it), so its absence is also made real in processes
+under test: an import hook makes ``import torch`` (and torchvision) raise
+ModuleNotFoundError, and importlib.util.find_spec raise it too, as for a package that is not
+there. The tests then run the real commands and the real node over DDS, with the shipped
+model on ONNX Runtime.
 """
 
 import importlib.util
@@ -12,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import cv2
 import pytest
@@ -21,6 +29,11 @@ pytest.importorskip("onnxruntime")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_RCLPY = importlib.util.find_spec("rclpy") is not None
 ASTRONAUT_FACE = (179, 57, 272, 178)
+# What the node must never load: the lab's and the tools' modules, and their libraries
+# ("onnx" is the model-building package, not onnxruntime).
+FORBIDDEN_PACKAGES = ("marrtino_facemask.lab", "marrtino_facemask.tools")
+FORBIDDEN_LIBRARIES = ("torch", "torchvision", "onnx", "matplotlib", "sklearn", "skimage",
+                       "tqdm")
 BLOCK_TORCH = '''
 import sys
 
@@ -38,6 +51,57 @@ class _NoTorch:
 
 sys.meta_path.insert(0, _NoTorch())
 '''
+# A node process's loaded modules, on request: once the file MARRTINO_MODULES_REQUEST names
+# exists, sys.modules is written to MARRTINO_MODULES_OUT (one name a line).
+DUMP_MODULES = '''
+import os
+import sys
+import threading
+import time
+
+
+def _dump_when_asked(request, out):
+    while not os.path.exists(request):
+        time.sleep(0.05)
+    names = sorted(sys.modules)
+    with open(out + ".tmp", "w") as f:
+        f.write("\\n".join(names))
+    os.replace(out + ".tmp", out)
+
+
+if os.environ.get("MARRTINO_MODULES_REQUEST"):
+    threading.Thread(target=_dump_when_asked, daemon=True,
+                     args=(os.environ["MARRTINO_MODULES_REQUEST"],
+                           os.environ["MARRTINO_MODULES_OUT"])).start()
+'''
+# The node's module imported, its pipeline built with the default settings and run as the
+# node runs it (the detector scheduler included), then the loaded modules printed.
+NODE_START = """
+import json, sys
+import numpy as np
+from marrtino_facemask.ros import node
+from marrtino_facemask import config
+from marrtino_facemask.keyframe_detector import BackgroundDetector
+values = config.settings()
+pipeline = config.build_pipeline({name: values[name] for name in config.PIPELINE_SETTINGS})
+frame = np.zeros((480, 640, 3), np.uint8)
+pipeline(frame)
+pipeline.classify_boxes(frame, [(100, 60, 180, 160)])
+detector = BackgroundDetector(pipeline.face_detector, values["detect_every"],
+                              values["max_faces"])
+detector.detect(frame)
+detector.close()
+print(json.dumps({"classifier": [pipeline.classifier.backend, pipeline.classifier.precision],
+                  "detector": [pipeline.face_detector.kind, pipeline.face_detector.precision],
+                  "modules": sorted(sys.modules)}))
+"""
+
+
+def forbidden(modules):
+    """The modules of ``modules`` that the node must not load."""
+    return sorted(m for m in modules
+                  if m.split(".")[0] in FORBIDDEN_LIBRARIES
+                  or any(m == p or m.startswith(p + ".") for p in FORBIDDEN_PACKAGES))
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +126,18 @@ def iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def test_forbidden_names_the_lab_s_modules_and_libraries():
+    assert forbidden(["torch", "torch.nn", "onnx", "onnx.checker", "skimage.data", "tqdm",
+                      "marrtino_facemask.lab.train", "marrtino_facemask.tools",
+                      "marrtino_facemask.tools.offline", "sklearn.metrics"]) == sorted(
+        ["torch", "torch.nn", "onnx", "onnx.checker", "skimage.data", "tqdm",
+         "marrtino_facemask.lab.train", "marrtino_facemask.tools",
+         "marrtino_facemask.tools.offline", "sklearn.metrics"])
+    assert forbidden(["onnxruntime", "onnxruntime.capi", "numpy", "cv2", "scipy.optimize",
+                      "marrtino_facemask.labs", "marrtino_facemask.ros.node",
+                      "marrtino_facemask.config", "torchaudio_not_really"]) == []
+
+
 def test_the_hook_really_hides_torch(no_torch_env):
     proc = run(["-c", "import torch"], no_torch_env)
     assert proc.returncode == 1 and "ModuleNotFoundError: No module named 'torch'" in proc.stderr
@@ -70,21 +146,19 @@ def test_the_hook_really_hides_torch(no_torch_env):
     assert proc.stdout.strip() == "True", proc.stderr
 
 
-def test_runtime_modules_do_not_import_torch():
-    """Even where torch is installed, the node's modules and the ONNX Runtime classifier
-    leave it unloaded (about 300 MB of memory and a second of start-up). Without rclpy (a
-    ROS-free install) only the node's module is left out."""
-    node = "marrtino_facemask.node, " if HAS_RCLPY else ""
-    code = ("import sys, numpy as np\n"
-            f"import {node}marrtino_facemask.offline, marrtino_facemask.pipeline\n"
-            "from marrtino_facemask.classifier import MaskClassifier\n"
-            "from marrtino_facemask.checkpoint import default_model_path\n"
-            "clf = MaskClassifier(default_model_path())\n"
-            "clf.predict([np.zeros((96, 96, 3), np.uint8)])\n"
-            "print(clf.backend, clf.precision, 'torch' in sys.modules)\n")
-    proc = run(["-c", code], dict(os.environ))
+@pytest.mark.skipif(not HAS_RCLPY, reason="needs rclpy (a ROS 2 environment)")
+def test_starting_the_node_loads_no_lab_tool_or_training_library():
+    """Even where all of them are installed: the node's module, and its pipeline built with
+    the default settings and run once, load nothing of the lab's.
+    """
+    proc = run(["-c", NODE_START], dict(os.environ))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["onnxruntime", "int8", "False"]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["classifier"] == ["onnxruntime", "int8"]
+    assert out["detector"] == ["centerface", "int8"]
+    modules = out["modules"]
+    assert "marrtino_facemask.ros.node" in modules and "onnxruntime" in modules
+    assert forbidden(modules) == []
 
 
 def test_detect_and_classify_without_torch(no_torch_env, astronaut_bgr, tmp_path):
@@ -107,26 +181,37 @@ def test_detect_and_classify_without_torch(no_torch_env, astronaut_bgr, tmp_path
     (line,) = [json.loads(t) for t in proc.stdout.splitlines() if t.startswith("{")]
     assert line["detections"][0]["label"] == "without_mask"
 
-    # asking for torch where there is none: one line that says what to do
+    # torch is no backend of the runtime: refused by the command line, before any model
     proc = run(["-m", "marrtino_facemask", "detect", str(photo), "--jsonl", "-", "--backend",
                 "torch"], no_torch_env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().count("\n") == 0 and "torch is not installed" in proc.stderr
+    assert "argument --backend" in proc.stderr and "onnxruntime" in proc.stderr
 
 
 @pytest.mark.skipif(not HAS_RCLPY, reason="needs rclpy (a ROS 2 environment)")
-def test_node_without_torch_over_dds(no_torch_env, start_node, ros, astronaut_bgr, monkeypatch):
+def test_node_with_default_parameters_over_dds(no_torch_env, start_node, ros, astronaut_bgr,
+                                               monkeypatch, tmp_path):
+    """The real node, default parameters (under a namespace of its own, so that its topics
+    are its own), torch hidden: it answers a frame, and then its process has loaded nothing
+    of the lab's.
+    """
     pytest.importorskip("vision_msgs.msg")
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
-    monkeypatch.setenv("PYTHONPATH", no_torch_env["PYTHONPATH"])   # the node process's
-    node = start_node("-p", "backend:=onnxruntime", "-p", "image_topic:=/no_torch/image",
-                      name="no_torch_node")
-    pub = ros.publisher(Image, "/no_torch/image")
-    dets = ros.collector(Detection2DArray, "/facemask/detections")
-    ros.wait_ready(node, pub, timeout=90)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(BLOCK_TORCH + DUMP_MODULES)
+    request, dump = tmp_path / "dump_modules", tmp_path / "modules.txt"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(hooks), os.environ.get("PYTHONPATH")) if p))   # the node process's
+    monkeypatch.setenv("MARRTINO_MODULES_REQUEST", str(request))
+    monkeypatch.setenv("MARRTINO_MODULES_OUT", str(dump))
+    node = start_node("-r", "__ns:=/no_torch", name="no_torch_node")
+    pub = ros.publisher(Image, "/no_torch/camera/image_raw")
+    dets = ros.collector(Detection2DArray, "/no_torch/facemask/detections")
+    ros.wait_ready(node, pub, outputs=("/no_torch/facemask/detections",), timeout=90)
     ready = node.wait_for_stderr(r"ready: .*", timeout=30).group(0)
-    assert "facemask_resnet18_int8.onnx" in ready and "onnxruntime int8 on cpu" in ready
+    assert "facemask_resnet18_int8.onnx" in ready
     assert "threads 1 (opencv 1)" in ready and "torch" not in ready.replace("no_torch", "")
     msg = ros.image_msg(astronaut_bgr, "bgr8", frame_id="no_torch_cam")
     (det_array,) = ros.request(pub, msg, [dets], node, timeout=30)
@@ -137,5 +222,14 @@ def test_node_without_torch_over_dds(no_torch_env, start_node, ros, astronaut_bg
     cx, cy = det.bbox.center.position.x, det.bbox.center.position.y
     w, h = det.bbox.size_x, det.bbox.size_y
     assert iou((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), ASTRONAUT_FACE) > 0.6
+
+    request.write_text("")
+    deadline = time.monotonic() + 10
+    while not dump.exists():
+        assert time.monotonic() < deadline, f"no module list from the node: {node.describe()}"
+        ros.spin(0.05)
+    modules = dump.read_text().split()
+    assert "marrtino_facemask.ros.node" in modules and "rclpy" in modules
+    assert forbidden(modules) == []
     assert "Traceback" not in node.stderr() and "torch" not in node.stderr().replace(
         "no_torch", "")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from marrtino_facemask.boxes import iou_matrix
 from marrtino_facemask.labels import CLASS_NAMES
 from marrtino_facemask.pipeline import FaceMaskResult, results_from_probs
-from marrtino_facemask.detection_metrics import iou_matrix
 from marrtino_facemask.tracking import FaceTracker
 
 WITHOUT = (0.1, 0.1, 0.8)     # probabilities in CLASS_NAMES order
@@ -45,7 +45,8 @@ def test_two_faces_get_distinct_ids_that_follow_them_in_any_order():
 
 def test_assignment_is_optimal_not_greedy():
     """Greedy best-IoU matching would give the first box track 1 and leave the second box
-    without one; the optimal one-to-one assignment matches both."""
+    without one; the optimal one-to-one assignment matches both.
+    """
     tracker = FaceTracker(min_iou=0.1)
     t1, t2 = tracker.update([face((0, 0, 100, 100)), face((60, 0, 160, 100))])
     out = tracker.update([face((20, 0, 120, 100)), face((-50, 0, 50, 100))])
@@ -87,7 +88,8 @@ def test_far_jump_starts_a_new_track_and_ids_are_never_reused():
 
 def test_a_single_frame_flip_does_not_change_the_label():
     """Hysteresis alone (no averaging): one frame that says with_mask does not change the
-    label; two frames in a row do."""
+    label; two frames in a row do.
+    """
     tracker = FaceTracker(smoothing_window=1, hold_frames=2)
     labels = []
     for i, probs in enumerate([WITHOUT, WITHOUT, WITH, WITHOUT, WITHOUT, WITH, WITH, WITH]):
@@ -136,8 +138,9 @@ def test_configure_at_run_time_keeps_the_tracks():
 
 def test_real_detector_on_a_moving_face(astronaut_bgr):
     """The real CenterFace on the astronaut sliding through a 640x480 view, 16 px a frame,
-    with a frame of nothing in the middle: one id throughout."""
-    from marrtino_facemask.faces import make_face_detector
+    with a frame of nothing in the middle: one id throughout.
+    """
+    from marrtino_facemask.detectors import make_face_detector
     detector = make_face_detector()
     tracker = FaceTracker(max_missed=2)
     ids = []
@@ -203,10 +206,9 @@ def test_an_unclassified_face_cannot_start_a_track():
         tracker.update([unscored((0, 0, 40, 40))])
 
 
-def test_classify_boxes_classifies_only_the_picked_faces(astronaut_bgr):
-    from marrtino_facemask.checkpoint import default_model_path
-    from marrtino_facemask.pipeline import FaceMaskPipeline
-    pipeline = FaceMaskPipeline.create(default_model_path())
+def test_classify_boxes_classifies_only_the_picked_faces(astronaut_bgr, node_model):
+    from marrtino_facemask import config
+    pipeline = config.build_pipeline(config.settings(model_path=node_model))
     boxes = [(180, 60, 300, 200), (0, 0, 60, 60), (200, 80, 290, 190)]
     every = pipeline.classify_boxes(astronaut_bgr, boxes, [0.9, 0.5, 0.8])
     some = pipeline.classify_boxes(astronaut_bgr, boxes, [0.9, 0.5, 0.8], only=[2, 0])
@@ -220,7 +222,8 @@ def test_classify_boxes_classifies_only_the_picked_faces(astronaut_bgr):
 
 def test_reset_and_configure_change_the_version():
     """The node plans a frame with due() and updates after classifying: a reset or a new
-    setting in between shows in ``version``, and the node drops that frame."""
+    setting in between shows in ``version``, and the node drops that frame.
+    """
     tracker = FaceTracker()
     versions = [tracker.version]
     tracker.update([face(moving_box(0))])

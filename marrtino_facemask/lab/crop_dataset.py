@@ -1,0 +1,140 @@
+"""Training crops: labelled faces cut as the node cuts them, augmented, class-balanced.
+
+A labelled face that the detector found (its box matched at IoU >= 0.3) carries the
+detector's box and landmarks, so that training can see what the node sees: the detector's
+box (``detector_crops``) or the crop aligned on the landmarks (``align``).
+"""
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from ..boxes import match_boxes
+from ..crops import crop_aligned, crop_face, whole_box
+from ..labels import CLASS_NAMES
+from .augment import augmented_crop, camera_degraded, photometric, similarity_jitter
+from .detections import scan_photos
+from .synth_masks import CHIN_FRACTIONS, IncorrectMaskSynth, cut_mask
+
+
+def detector_matches(samples, images, min_score=0.1):
+    """{sample: (box, landmarks)}: the shipped detector's box matched one-to-one to each
+    labelled face at IoU >= 0.3 (scores >= ``min_score``); faces it misses get none.
+    """
+    by_image = {}
+    for s in samples:
+        if s.box is not None:
+            by_image.setdefault(s.image, []).append(s)
+    found = {}
+    scans = scan_photos(sorted(by_image), images)
+    for image, faces in by_image.items():
+        dets = [d for d in scans[image] if d[1] >= min_score]
+        for gi, di in match_boxes([f.box for f in faces], [d[0] for d in dets], 0.3).items():
+            found[faces[gi]] = (dets[di][0], dets[di][2])
+    return found
+
+
+def incorrect_mask_synth(samples, images, matches, placement="mixed"):
+    """Synthetic mask_weared_incorrect faces for these training faces: masks cut from the
+    with_mask faces, pasted on the without_mask faces (both need landmarks).
+    """
+    with_mask, without = CLASS_NAMES.index("with_mask"), CLASS_NAMES.index("without_mask")
+    sources = [cut_mask(images[s.image], s.box, matches[s][1]) for s in samples
+               if s.label == with_mask and s in matches and matches[s][1] is not None]
+    targets = [(s.image, s.box, matches[s][1]) for s in samples
+               if s.label == without and s in matches and matches[s][1] is not None]
+    return IncorrectMaskSynth(targets, [p for p in sources if p is not None],
+                              CHIN_FRACTIONS[placement])
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Augmented training crops, as (BGR crop, label).
+
+    ``matches``: {sample: (detector box, landmarks)} (:func:`detector_matches`). With
+    ``detector_crops``, a found face is cut from the detector's box half of the time; with
+    ``align``, a found face with landmarks is cut aligned on them (slightly jittered), as
+    the node would cut it. ``synth``: an :class:`IncorrectMaskSynth`, items past the real
+    faces. ``camera``: the probability of a camera degradation (augment.camera_degraded).
+    """
+
+    def __init__(self, samples, images, size, margin, seed, matches=None, synth=None,
+                 camera=0.0, detector_crops=False, align=False):
+        self.samples, self.images, self.size, self.margin = samples, images, size, margin
+        self.matches = matches or {}
+        self.synth, self.camera = synth, camera
+        self.detector_crops, self.align = detector_crops, align
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.samples) + (len(self.synth) if self.synth else 0)
+
+    def _aligned(self, image, box, landmarks):
+        rng = self.rng
+        if self.camera > 0 and rng.random() < self.camera:
+            region, moved = camera_degraded(image, box, rng)
+            landmarks = np.asarray(landmarks, np.float32).reshape(5, 2) - (
+                np.asarray(box[:2], np.float32) - np.asarray(moved[:2], np.float32))
+            image, box = region, moved
+        crop, _ = crop_aligned(image, box, landmarks, self.size, self.margin,
+                               similarity_jitter(self.size, rng))
+        return photometric(crop, rng, 0.25 if self.camera > 0 else 0.1)
+
+    def __getitem__(self, i):
+        if i >= len(self.samples):
+            region, box = self.synth.sample(i - len(self.samples), self.images, self.rng)
+            return (augmented_crop(region, box, self.size, self.margin, self.rng,
+                                   camera=self.camera),
+                    CLASS_NAMES.index("mask_weared_incorrect"))
+        s = self.samples[i]
+        image = self.images[s.image]
+        match = self.matches.get(s)
+        if match is not None and self.align and match[1] is not None:
+            return self._aligned(image, match[0], match[1]), s.label
+        if match is not None and self.detector_crops and self.rng.random() < 0.5:
+            return augmented_crop(image, match[0], self.size, self.margin, self.rng,
+                                  scale=(0.95, 1.05), shift=0.03, camera=self.camera), s.label
+        return augmented_crop(image, s.box, self.size, self.margin, self.rng,
+                              camera=self.camera), s.label
+
+
+def plain_crop(image, sample, size, margin, match=None, align=False):
+    """A face's evaluation crop, cut as the node cuts it: aligned on the detector's landmarks
+    where ``align`` and there are some, else from ``match``'s box or the labelled box.
+    """
+    if match is not None:
+        if align:
+            return crop_aligned(image, match[0], match[1], size, margin)[0]
+        return crop_face(image, match[0], size, margin)
+    return crop_face(image, sample.box or whole_box(image), size, margin)
+
+
+def seed_worker(worker_id):
+    """Give each data-loading process its own augmentation stream. Each worker holds a copy of
+    the dataset, and so of its generator: without this, they would all cut the same crops.
+    torch seeds every worker differently, from the run's seed, at each epoch.
+    """
+    info = torch.utils.data.get_worker_info()
+    info.dataset.rng = np.random.default_rng(torch.initial_seed() % 2 ** 63)
+
+
+def make_sampler(labels, balance, generator, synth_count=0, synth_ratio=0.0):
+    """Class-balanced sampling of the real faces (``labels``), one epoch = as many draws as
+    real faces. ``synth_count`` synthetic mask_weared_incorrect items (indexed after the real
+    ones) share ``synth_ratio`` times the real mask_weared_incorrect faces' sampling weight.
+    Returns the sampler and the class frequencies it draws (for logit adjustment).
+    """
+    counts = Counter(labels)
+    power = {"none": 0.0, "sqrt": 0.5, "full": 1.0}[balance]
+    weights = [counts[y] ** -power for y in labels]
+    drawn = np.array([counts.get(c, 0) ** (1 - power) if counts.get(c) else 0.0
+                      for c in range(len(CLASS_NAMES))])
+    if synth_count:
+        incorrect = CLASS_NAMES.index("mask_weared_incorrect")
+        mass = synth_ratio * sum(w for w, y in zip(weights, labels) if y == incorrect)
+        weights += [mass / synth_count] * synth_count
+        drawn[incorrect] *= 1 + synth_ratio
+    sampler = torch.utils.data.WeightedRandomSampler(
+        torch.tensor(weights, dtype=torch.double), num_samples=len(labels), replacement=True,
+        generator=generator)
+    return sampler, drawn / drawn.sum()
