@@ -230,6 +230,21 @@ def test_cross_validation_never_scores_a_photo_it_trained_on(two_sets, tmp_path)
     with open(os.path.join(out, "cv_report.md")) as f:
         text = f.read()
     assert "| macro recall |" in text and "Paired difference" in text and "+0.000 [" in text
+    # --int8: each fold's checkpoint exported and quantized on its own training photos, then
+    # scored on the same held-out photos as the node would run it
+    pytest.importorskip("onnx")
+    assert evaluate.main(["--folds", out, "--int8", "--bootstrap", "20"]) == 0
+    for k in (0, 1):
+        with open(os.path.join(out, f"fold{k}", "predictions_int8.json")) as f:
+            int8 = json.load(f)["photos"]
+        with open(os.path.join(out, f"fold{k}", "predictions.json")) as f:
+            plain = json.load(f)["photos"]
+        assert [p["photo"] for p in int8] == [p["photo"] for p in plain]
+        assert [p["faces"] for p in int8] == [p["faces"] for p in plain]   # same detections
+        from marrtino_facemask.classifier import MaskClassifier
+        assert MaskClassifier(os.path.join(out, f"fold{k}", "last_int8.onnx")).precision == "int8"
+    with open(os.path.join(out, "cv_metrics_int8.json")) as f:
+        assert json.load(f)["classifier"] == "int8 ONNX"
     # a run on other folds cannot be compared photo for photo
     other = str(tmp_path / "other")
     assert train.main(["--data", a, b, "--folds", "2", "--seed", "5", "--out", other,

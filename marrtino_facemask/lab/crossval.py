@@ -26,8 +26,10 @@ import os
 import numpy as np
 
 from ..boxes import box_side, match_boxes
+from ..classifier import MaskClassifier
 from ..exposure import DEFAULT_MIN_WHITE_LEVEL, brighten
 from ..labels import CLASS_NAMES
+from .classifier_torch import TorchNet
 from .crop_dataset import detector_matches, plain_crop
 from .data import group_near_duplicates, save_split, split_groups, stem_of
 from .detection_metrics import PerPhotoAP
@@ -36,6 +38,8 @@ from .folds import assign_folds, fold_of, load_folds, save_folds
 
 MIN_FACE = 24
 SCENES = "face_mask_scenes"
+PREDICTIONS = "predictions.json"            # the fold's checkpoint, as training left it
+PREDICTIONS_INT8 = "predictions_int8.json"  # its int8 ONNX copy, as the node runs it
 # The figures of the table, in its order: (key, label).
 FIGURES = (("macro_recall", "macro recall"),
            ("recall_mask_weared_incorrect", "mask_weared_incorrect recall"),
@@ -79,33 +83,18 @@ def run_folds(args, samples, images, margin, out, fit):
             fold_args.teachers = [t.replace("{fold}", str(k)) for t in args.teachers]
         model, _ = fit(train_samples, images, fold_args, margin, fold_out, matches,
                        log=lambda text: print(f"fold {k}: {text}", flush=True))
-        write_predictions(os.path.join(fold_out, "predictions.json"), k, held, images,
-                          TorchProbabilities(model, args.input_size, margin), args.align)
+        pt = os.path.join(fold_out, "last.pt")
+        write_predictions(os.path.join(fold_out, PREDICTIONS), k, held, images,
+                          MaskClassifier(pt, net=TorchNet(pt, args.device)), args.align)
     table = report(out)
     print(format_report(table), flush=True)
     return out
 
 
-class TorchProbabilities:
-    """probs(crops) of a torch model as training left it (the lab's float32 path)."""
-
-    def __init__(self, model, input_size, margin):
-        from .checkpoint import IMAGENET_MEAN, IMAGENET_STD
-        self.model, self.input_size, self.margin = model, input_size, margin
-        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
-        self.class_names = CLASS_NAMES
-
-    def __call__(self, crops):
-        from .classifier_torch import predict_probs
-        if not crops:
-            return np.zeros((0, len(self.class_names)), np.float32)
-        return predict_probs(self.model, crops, self.mean, self.std, "cpu")
-
-
 def write_predictions(path, fold, held, images, classifier, align,
                       min_white_level=DEFAULT_MIN_WHITE_LEVEL):
-    """Score ``classifier`` (crops -> probabilities, with input_size, margin and class_names)
-    end to end on the photos of ``held``; write what :func:`report` reads.
+    """Score ``classifier`` (a MaskClassifier) end to end on the photos of ``held``; write
+    what :func:`report` reads.
     """
     by_image = {}
     for s in held:
@@ -118,7 +107,7 @@ def write_predictions(path, fold, held, images, classifier, align,
         dets = [d for d in scans[image] if box_side(d[0]) >= 8]     # min_face_size
         crops = [plain_crop(seen, None, classifier.input_size, classifier.margin, d[0:3:2],
                             align) for d in dets]
-        probs = np.asarray(classifier(crops), np.float64).reshape(len(dets), -1)[:, order]
+        probs = np.asarray(classifier.predict(crops), np.float64).reshape(len(dets), -1)[:, order]
         published = [i for i, d in enumerate(dets) if node_keeps(d[0], d[1])]
         matched = match_boxes([f.box for f in faces], [dets[i][0] for i in published], 0.3)
         photos.append({
@@ -147,15 +136,18 @@ def detector_unseen_photos(samples, images):
 
 
 # ---------------------------------------------------------------- reading the folds
-def load_predictions(run):
+def load_predictions(run, file=None):
+    file = file or PREDICTIONS
     photos = []
     for name in sorted(os.listdir(run)):
-        path = os.path.join(run, name, "predictions.json")
+        path = os.path.join(run, name, file)
         if name.startswith("fold") and os.path.isfile(path):
             with open(path) as f:
                 photos.extend(json.load(f)["photos"])
     if not photos:
-        raise ValueError(f"{run} holds no fold<k>/predictions.json: run `train --folds` first")
+        raise ValueError(f"{run} holds no fold<k>/{file}: run `train --folds` first"
+                         + (", then `evaluate --folds RUN --int8`" if file != PREDICTIONS
+                            else ""))
     return photos
 
 
@@ -224,15 +216,17 @@ def interval(draws, key, level=0.95):
     return tuple(np.percentile(values, [50 * (1 - level), 100 - 50 * (1 - level)]))
 
 
-def report(run, min_face=MIN_FACE, bootstrap=1000, seed=0):
+def report(run, min_face=MIN_FACE, bootstrap=1000, seed=0, file=PREDICTIONS):
     """The table of a cross-validation run (see the module's docstring) as a dict; also
-    written to ``<run>/cv_metrics.json``.
+    written to ``<run>/cv_metrics.json`` (``cv_metrics_int8.json`` for the int8 copies).
     """
-    photos = load_predictions(run)
+    photos = load_predictions(run, file)
     scores = PhotoScores(photos, _unseen_of(run), min_face)
     folds = np.array([ph["fold"] for ph in photos])
     table = {"run": os.path.abspath(run), "min_face": min_face, "folds": int(folds.max()) + 1,
-             "photos": len(photos), "resamples": bootstrap, "groups": {}}
+             "photos": len(photos), "resamples": bootstrap,
+             "classifier": "int8 ONNX" if file == PREDICTIONS_INT8 else "checkpoint (torch)",
+             "groups": {}}
     for name, idx in _groups(photos):
         per_fold = [scores.figures(idx[folds[idx] == k]) for k in sorted(set(folds[idx]))]
         pooled = scores.figures(idx)
@@ -247,7 +241,8 @@ def report(run, min_face=MIN_FACE, bootstrap=1000, seed=0):
                           "ci95": [_num(v) for v in interval(draws, key)] if draws else None,
                           "per_fold": [_num(v) for v in values]}
         table["groups"][name] = entry
-    with open(os.path.join(run, "cv_metrics.json"), "w") as f:
+    name = "cv_metrics_int8.json" if file == PREDICTIONS_INT8 else "cv_metrics.json"
+    with open(os.path.join(run, name), "w") as f:
         json.dump(table, f, indent=1)
     return table
 
@@ -272,7 +267,8 @@ def _unseen_of(run):
 
 def format_report(table):
     groups = list(table["groups"])
-    lines = [f"Cross-validation, {table['folds']} folds, {table['photos']} photos; faces >= "
+    lines = [f"Cross-validation ({table.get('classifier', 'checkpoint (torch)')}), "
+             f"{table['folds']} folds, {table['photos']} photos; faces >= "
              f"{table['min_face']} px found by the detector. Each cell: mean ± std over the "
              "folds [all folds' photos pooled, 95 % interval]", "",
              "| figure | " + " | ".join(f"{g} ({table['groups'][g]['photos']} photos, "
@@ -292,12 +288,12 @@ def format_report(table):
     return "\n".join(lines)
 
 
-def compare(run, baseline, min_face=MIN_FACE, bootstrap=1000, seed=0):
+def compare(run, baseline, min_face=MIN_FACE, bootstrap=1000, seed=0, file=PREDICTIONS):
     """{group: {figure: (difference run - baseline on the pooled photos, 95 % interval)}}:
     both runs must hold the same photos in the same folds; each resampling of the photos
     scores both runs (a paired interval).
     """
-    a, b = load_predictions(run), load_predictions(baseline)
+    a, b = load_predictions(run, file), load_predictions(baseline, file)
     key_a = {(ph["source"], ph["photo"], ph["fold"]): i for i, ph in enumerate(a)}
     key_b = {(ph["source"], ph["photo"], ph["fold"]): i for i, ph in enumerate(b)}
     if set(key_a) != set(key_b):
@@ -334,15 +330,50 @@ def format_compare(diff, run, baseline):
     return "\n".join(lines)
 
 
-def print_folds(run, against=None, min_face=MIN_FACE, bootstrap=1000, seed=0):
-    """``evaluate --folds RUN [--against RUN]``: the table of a cross-validation run, and its
-    paired difference from another run on the same folds; both also go to RUN/cv_report.md.
+def quantize_folds(run, log=print):
+    """Export and quantize each fold's checkpoint (calibrated on that fold's training photos),
+    and score the int8 copy on the fold's held-out photos, as the node would run it.
     """
-    text = format_report(report(run, min_face, bootstrap, seed))
+    from . import export, quantize
+    from .data import ImageCache, load_datasets
+    folds_data = load_folds(os.path.join(run, "folds.json"))
+    _, samples = load_datasets(folds_data["datasets"])
+    images = ImageCache("" if len(folds_data["datasets"]) > 1 else folds_data["datasets"][0])
+    fold = fold_of(samples, folds_data)
+    for k in range(folds_data["k"]):
+        fold_out = os.path.join(run, f"fold{k}")
+        pt, split = os.path.join(fold_out, "last.pt"), os.path.join(fold_out, "split.json")
+        if not os.path.isfile(pt):
+            continue
+        for tool, argv in ((export, ["--model", pt, "--split", split]),
+                           (quantize, ["--model", pt, "--split", split, "--what", "classifier"])):
+            if tool.main(argv) != 0:
+                raise ValueError(f"{tool.__name__.rsplit('.', 1)[-1]} failed for {pt}")
+        int8 = os.path.join(fold_out, "last_int8.onnx")
+        align = bool(TorchNet(pt, "cpu").meta.get("args", {}).get("align"))
+        held = [s for s, f in zip(samples, fold) if f == k]
+        write_predictions(os.path.join(fold_out, PREDICTIONS_INT8), k, held, images,
+                          MaskClassifier(int8), align)
+        log(f"fold {k}: int8 copy scored on {len({s.image for s in held})} photos")
+
+
+def print_folds(run, against=None, min_face=MIN_FACE, bootstrap=1000, seed=0, int8=False):
+    """``evaluate --folds RUN [--against RUN] [--int8]``: the table of a cross-validation run,
+    and its paired difference from another run on the same folds; both also go to
+    RUN/cv_report.md. ``int8``: the folds' int8 copies (made first if missing) instead of
+    their checkpoints.
+    """
+    file = PREDICTIONS_INT8 if int8 else PREDICTIONS
+    if int8 and not all(os.path.isfile(os.path.join(run, d, file))
+                        for d in os.listdir(run) if d.startswith("fold")
+                        and os.path.isfile(os.path.join(run, d, PREDICTIONS))):
+        quantize_folds(run)
+    text = format_report(report(run, min_face, bootstrap, seed, file))
     if against:
-        text += "\n\n" + format_compare(compare(run, against, min_face, bootstrap, seed), run,
-                                        against)
-    with open(os.path.join(run, "cv_report.md"), "w") as f:
+        text += "\n\n" + format_compare(compare(run, against, min_face, bootstrap, seed, file),
+                                        run, against)
+    name = "cv_report_int8.md" if int8 else "cv_report.md"
+    with open(os.path.join(run, name), "w") as f:
         f.write(text + "\n")
     print(text, flush=True)
     return text

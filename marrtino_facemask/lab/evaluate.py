@@ -87,6 +87,9 @@ def parse_args(argv):
                         "RUN/cv_metrics.json and RUN/cv_report.md")
     p.add_argument("--against", default=None, metavar="RUN",
                    help="with --folds: also the paired difference from this run (same folds)")
+    p.add_argument("--int8", action="store_true",
+                   help="with --folds: score each fold's int8 ONNX copy, as the node runs it "
+                        "(exported and quantized on the fold's training photos if missing)")
     p.add_argument("--no-end-to-end", action="store_true", help="skip the face-detector pass")
     p.add_argument("--detectors", default="centerface,dnn,haar",
                    help="detectors to compare, comma-separated: centerface (the node's, int8), "
@@ -229,7 +232,8 @@ def main(argv=None):
         return 2
     try:
         if args.folds:
-            print_folds(args.folds, args.against, args.min_face, args.bootstrap, args.seed)
+            print_folds(args.folds, args.against, args.min_face, args.bootstrap, args.seed,
+                        args.int8)
             return 0
         metrics = run(args)
     except (DatasetError, ModelError, FaceModelError, ValueError, OSError) as exc:

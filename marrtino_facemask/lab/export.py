@@ -119,7 +119,7 @@ def export_onnx(ckpt_path, out_path, opset=OPSET):
 def parity_crops(ckpt, data, split, count):
     """(crops, description) of real faces for the parity check."""
     size, margin = int(ckpt["input_size"]), float(ckpt["crop_margin"])
-    if data:
+    if data or split:
         try:
             root, samples = split_side(data, split, "val", ckpt.get("meta", {}).get("args", {}))
             side = "the validation side of its split"
@@ -149,7 +149,9 @@ def main(argv=None):
     tmp = None
     try:
         ckpt, tmp = export_onnx(model_path, out, args.opset)
-        crops, source = parity_crops(ckpt, args.data or default_dataset_dir(), args.split,
+        # a split names its own datasets; else the dataset given, or the default one here
+        data = args.data or (None if args.split else default_dataset_dir())
+        crops, source = parity_crops(ckpt, data, args.split,
                                      args.crops)
         diff = max_difference(model_path, tmp, crops)
         print(f"parity on {source}: max |p_onnxruntime - p_torch| = {diff:.2e} "
