@@ -135,10 +135,12 @@ def classify(pipeline, frame, dets, tracker, budget):
     (max_classified_per_frame), or each frame's own probabilities when ``tracker`` is None.
     """
     boxes, scores = [d.box for d in dets], [d.score for d in dets]
+    landmarks = [d.landmarks for d in dets]
     if tracker is None:
-        return pipeline.classify_boxes(frame, boxes, scores)
+        return pipeline.classify_boxes(frame, boxes, scores, landmarks=landmarks)
     return tracker.update(pipeline.classify_boxes(frame, boxes, scores,
-                                                  only=tracker.due(boxes, budget)))
+                                                  only=tracker.due(boxes, budget),
+                                                  landmarks=landmarks))
 
 
 def accuracy(pipeline, by_image, images, mode, frames, seed, fps, budget=None, flicker=0.0):

@@ -306,3 +306,39 @@ def test_detect_s_options_and_the_node_s_parameters_are_one_configuration(node_m
                               "--detector", "haar", "--min-white-level", "0"])
     assert config.from_arguments(args) == config.settings(face_confidence=0.5, detector="haar",
                                                           min_white_level=0)
+
+
+class _Net:
+    """A stand-in net (for MaskClassifier(net=...)) whose training metadata says whether it
+    was trained on aligned crops; it returns uniform probabilities.
+    """
+
+    backend, precision, path = "test", "float32", "fake.onnx"
+    class_names, input_size, margin = CLASS_NAMES, 64, 0.15
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+    def __init__(self, align):
+        self.meta = {"args": {"align": align}}
+
+    def probabilities(self, batch):
+        return np.full((len(batch), len(self.class_names)), 1 / 3, np.float32)
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_a_model_trained_on_aligned_crops_gets_them_from_the_pipeline(astronaut_bgr, align):
+    from marrtino_facemask.crops import crop_aligned
+    from marrtino_facemask.detectors import make_face_detector
+    detector = make_face_detector()
+    face = detector.detect(astronaut_bgr)[0]
+    clf = MaskClassifier("fake.onnx", net=_Net(align))
+    seen = []
+    predict = clf.predict
+    clf.predict = lambda crops, *a, **k: seen.extend(crops) or predict(crops, *a, **k)
+    (result,) = FaceMaskPipeline(detector, clf)(astronaut_bgr)
+    expected = (crop_aligned(astronaut_bgr, face.box, face.landmarks, 64)[0] if align
+                else crop_face(astronaut_bgr, face.box, 64))
+    assert len(seen) == 1 and np.array_equal(seen[0], expected)
+    assert not np.array_equal(crop_aligned(astronaut_bgr, face.box, face.landmarks, 64)[0],
+                              crop_face(astronaut_bgr, face.box, 64))
+    # without landmarks (dnn, haar, or a box given by hand) the crop is the box crop
+    assert np.array_equal(clf.crop(astronaut_bgr, face.box), crop_face(astronaut_bgr, face.box, 64))

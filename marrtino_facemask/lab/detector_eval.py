@@ -160,7 +160,8 @@ def time_frames(pipeline, frames):
         t0 = time.perf_counter()
         faces = pipeline.face_detector.detect(frame)
         t1 = time.perf_counter()
-        pipeline.classify_boxes(frame, [f.box for f in faces], [f.score for f in faces])
+        pipeline.classify_boxes(frame, [f.box for f in faces], [f.score for f in faces],
+                                landmarks=[f.landmarks for f in faces])
         t2 = time.perf_counter()
         detect_ms.append((t1 - t0) * 1e3)
         frame_ms.append((t2 - t0) * 1e3)
@@ -203,7 +204,8 @@ def evaluate_detector(pipeline, by_image, images, min_score, face_min_size, min_
         face_ap_images.append((gt, [d.box for d in dets], [d.score for d in dets]))
         # end to end: what the node classifies and publishes (min_face_size applied)
         kept = [d for d in dets if box_side(d.box) >= face_min_size]
-        results = pipeline.classify_boxes(img, [d.box for d in kept], [d.score for d in kept])
+        results = pipeline.classify_boxes(img, [d.box for d in kept], [d.score for d in kept],
+                                          landmarks=[d.landmarks for d in kept])
         probs = np.array([[r.scores[n] for n in pipeline.classifier.class_names]
                           for r in results]).reshape(len(results), len(to_dataset))
         for c in class_images:

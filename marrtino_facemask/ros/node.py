@@ -210,7 +210,8 @@ class FaceMaskNode(Node):
             # classified outside the lock, so that the enable service and parameter changes
             # never wait for the classifier
             results = self.pipeline.classify_boxes(seen, boxes, [f.score for f in faces],
-                                                   only=due)
+                                                   only=due,
+                                                   landmarks=[f.landmarks for f in faces])
             with self._lock:
                 if not self.camera.enabled or self.tracker.version != version:
                     self.stats.dropped()         # tracks reset or re-configured meanwhile
