@@ -341,4 +341,5 @@ def test_a_model_trained_on_aligned_crops_gets_them_from_the_pipeline(astronaut_
     assert not np.array_equal(crop_aligned(astronaut_bgr, face.box, face.landmarks, 64)[0],
                               crop_face(astronaut_bgr, face.box, 64))
     # without landmarks (dnn, haar, or a box given by hand) the crop is the box crop
-    assert np.array_equal(clf.crop(astronaut_bgr, face.box), crop_face(astronaut_bgr, face.box, 64))
+    assert np.array_equal(clf.crop(astronaut_bgr, face.box),
+                          crop_face(astronaut_bgr, face.box, 64))
