@@ -3,8 +3,8 @@
 Folds are made of split groups (a photo with its near-duplicates, never across datasets:
 :func:`data.load_datasets`), stratified on (dataset, class) of the faces by scikit-learn's
 ``StratifiedGroupKFold`` (on the groups in a seeded random order), so that each fold holds
-its share of every dataset and of the rare class. The assignment is saved as ``folds.json`` (photos by file stem, as split files are)
-so that training and evaluation read the same folds. A photo is named by its dataset and
+its share of every dataset and of the rare class. The assignment is saved as ``folds.json``
+so that training and evaluation read the same folds; a photo is named by its dataset and
 file stem (:func:`photo_key`).
 """
 
