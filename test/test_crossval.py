@@ -245,6 +245,17 @@ def test_cross_validation_never_scores_a_photo_it_trained_on(two_sets, tmp_path)
         assert MaskClassifier(os.path.join(out, f"fold{k}", "last_int8.onnx")).precision == "int8"
     with open(os.path.join(out, "cv_metrics_int8.json")) as f:
         assert json.load(f)["classifier"] == "int8 ONNX"
+    # the card a shipped model publishes: the recipe and both tables, from the folds only
+    card_path = str(tmp_path / "metrics.json")
+    assert evaluate.main(["--folds", out, "--against", out, "--card", card_path,
+                          "--bootstrap", "20"]) == 0
+    with open(card_path) as f:
+        card = json.load(f)
+    assert card["recipe"]["align"] is True and card["recipe"]["epochs"] == 1
+    assert "data" not in card["recipe"] and "out" not in card["recipe"]
+    assert card["checkpoint"]["classifier"] == "checkpoint (torch)"
+    assert card["int8"]["groups"]["pooled"]["photos"] == 26
+    assert card["against"]["int8_difference"]["pooled"]["accuracy"][0] == 0.0
     # a run on other folds cannot be compared photo for photo
     other = str(tmp_path / "other")
     assert train.main(["--data", a, b, "--folds", "2", "--seed", "5", "--out", other,

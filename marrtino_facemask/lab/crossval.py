@@ -377,3 +377,48 @@ def print_folds(run, against=None, min_face=MIN_FACE, bootstrap=1000, seed=0, in
         f.write(text + "\n")
     print(text, flush=True)
     return text
+
+
+# Training arguments that say where and how fast a run went, not what it learned.
+NOT_RECIPE = ("out", "folds", "folds_file", "only_folds", "command", "no_progress", "threads",
+              "device", "workers", "val_fraction", "split", "data")
+CARD_NOTE = ("Cross-validated figures of the shipped classifier's recipe: each fold's model was "
+             "trained on the other folds' photos and scored end to end (the shipped detector, "
+             "the node's thresholds) on its own, unseen photos. The shipped model was then "
+             "trained the same way on every photo of both datasets, so it is not scored on "
+             "any of them here.")
+
+
+def recipe_of(run):
+    """The training arguments of a cross-validation run's folds that make its recipe."""
+    for name in sorted(os.listdir(run)):
+        pt = os.path.join(run, name, "last.pt")
+        if name.startswith("fold") and os.path.isfile(pt):
+            args = TorchNet(pt, "cpu").meta.get("args", {})
+            return {k: v for k, v in sorted(args.items()) if k not in NOT_RECIPE}
+    raise ValueError(f"{run} holds no fold<k>/last.pt")
+
+
+def write_card(run, path, against=None, min_face=MIN_FACE, bootstrap=1000, seed=0):
+    """``evaluate --folds RUN --card models/metrics.json``: the figures a shipped classifier
+    publishes, all from cross-validation: its recipe, the folds' tables for the checkpoints
+    and for their int8 copies (what the node runs), and the paired difference of the int8
+    copies from another recipe (``against``) on the same folds.
+    """
+    print_folds(run, None, min_face, bootstrap, seed, int8=True)   # makes the int8 copies
+    card = {"note": CARD_NOTE, "recipe": recipe_of(run),
+            "checkpoint": report(run, min_face, bootstrap, seed, PREDICTIONS),
+            "int8": report(run, min_face, bootstrap, seed, PREDICTIONS_INT8)}
+    if against:
+        if not all(os.path.isfile(os.path.join(against, d, PREDICTIONS_INT8))
+                   for d in os.listdir(against) if d.startswith("fold")
+                   and os.path.isfile(os.path.join(against, d, PREDICTIONS))):
+            quantize_folds(against)
+        card["against"] = {
+            "run": os.path.abspath(against), "recipe": recipe_of(against),
+            "int8_difference": compare(run, against, min_face, bootstrap, seed,
+                                       PREDICTIONS_INT8)}
+    with open(path, "w") as f:
+        json.dump(card, f, indent=1)
+    print(f"wrote {path}", flush=True)
+    return card

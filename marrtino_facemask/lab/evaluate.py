@@ -45,7 +45,7 @@ from ..labels import CLASS_NAMES
 from ..model_file import ModelError, default_model_path
 from . import conditions
 from .conditions_eval import compare_conditions, conditions_table
-from .crossval import print_folds
+from .crossval import print_folds, write_card
 from .data import DatasetError, ImageCache
 from .detector_eval import (
     compare_detectors,
@@ -87,6 +87,11 @@ def parse_args(argv):
                         "RUN/cv_metrics.json and RUN/cv_report.md")
     p.add_argument("--against", default=None, metavar="RUN",
                    help="with --folds: also the paired difference from this run (same folds)")
+    p.add_argument("--card", default=None, metavar="JSON",
+                   help="with --folds: write the figures a shipped classifier publishes "
+                        "(models/metrics.json): its recipe, the folds' tables for the "
+                        "checkpoints and their int8 copies, and the int8 copies' paired "
+                        "difference from --against")
     p.add_argument("--int8", action="store_true",
                    help="with --folds: score each fold's int8 ONNX copy, as the node runs it "
                         "(exported and quantized on the fold's training photos if missing)")
@@ -227,10 +232,14 @@ def summary(m):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.against and not args.folds:
-        print("error: --against needs --folds RUN", file=sys.stderr)
+    if (args.against or args.card) and not args.folds:
+        print("error: --against and --card need --folds RUN", file=sys.stderr)
         return 2
     try:
+        if args.folds and args.card:
+            write_card(args.folds, args.card, args.against, args.min_face, args.bootstrap,
+                       args.seed)
+            return 0
         if args.folds:
             print_folds(args.folds, args.against, args.min_face, args.bootstrap, args.seed,
                         args.int8)
