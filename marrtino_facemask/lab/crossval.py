@@ -399,6 +399,44 @@ def recipe_of(run):
     raise ValueError(f"{run} holds no fold<k>/last.pt")
 
 
+# The face detector's figures that do not depend on the classifier.
+DETECTOR_KEYS = ("name", "precision", "face_confidence", "large_face_confidence", "min_face_size",
+                 "recall_iou_0.3", "recall_iou_0.5", "false_detections_per_image", "face_ap50")
+
+
+def detector_unseen_split(path, scenes):
+    """Write a split file whose validation side is the face_mask_scenes photos that the
+    shipped detector was not fine-tuned on (:func:`detector_unseen_photos`).
+    """
+    from dataclasses import replace
+
+    from .data import ImageCache, load_samples, save_split
+    _, samples = load_samples(scenes)
+    samples = group_near_duplicates([replace(s, source=SCENES) for s in samples],
+                                    ImageCache(scenes))
+    unseen = detector_unseen_photos(samples, ImageCache(scenes))
+    val = {s.group for s in samples if stem_of(s.image) in unseen}
+    save_split(path, scenes, "voc", samples, [], sorted(val), 0, 0.2)
+    return len(unseen)
+
+
+def detector_figures(scenes, out):
+    """The shipped detector (at the node's settings) on the face_mask_scenes photos it was
+    not fine-tuned on, by ``evaluate``: the figures of :data:`DETECTOR_KEYS`.
+    """
+    from . import evaluate
+    os.makedirs(out, exist_ok=True)
+    split = os.path.join(out, "detector_unseen_split.json")
+    detector_unseen_split(split, scenes)
+    if evaluate.main(["--split", split, "--subset", "val", "--detectors", "centerface",
+                      "--timing-frames", "0", "--bootstrap", "0", "--out", out]) != 0:
+        raise ValueError("evaluate failed on the detector's unseen photos")
+    with open(os.path.join(out, "metrics.json")) as f:
+        e2e = json.load(f)["end_to_end"]
+    return {"photos": f"the {SCENES} photos the shipped detector was not fine-tuned on",
+            **{k: e2e[k] for k in DETECTOR_KEYS}}
+
+
 def write_card(run, path, against=None, min_face=MIN_FACE, bootstrap=1000, seed=0):
     """``evaluate --folds RUN --card models/metrics.json``: the figures a shipped classifier
     publishes, all from cross-validation: its recipe, the folds' tables for the checkpoints
@@ -418,6 +456,10 @@ def write_card(run, path, against=None, min_face=MIN_FACE, bootstrap=1000, seed=
             "run": os.path.abspath(against), "recipe": recipe_of(against),
             "int8_difference": compare(run, against, min_face, bootstrap, seed,
                                        PREDICTIONS_INT8)}
+    datasets = load_folds(os.path.join(run, "folds.json"))["datasets"]
+    scenes = [d for d in datasets if os.path.basename(os.path.normpath(d)) == SCENES]
+    if scenes:
+        card["detector"] = detector_figures(scenes[0], os.path.join(run, "detector_eval"))
     with open(path, "w") as f:
         json.dump(card, f, indent=1)
     print(f"wrote {path}", flush=True)
