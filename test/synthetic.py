@@ -84,3 +84,13 @@ def make_crop_folders(root, per_class=8, seed=0):
             face = cv2.add(face, rng.integers(0, 30, face.shape, dtype=np.uint8))
             cv2.imwrite(os.path.join(root, label, f"{i:03d}.png"), face)
     return root
+
+
+def smooth_crops(n, size=96, seed=0):
+    """``n`` smooth random BGR crops (6x6 colour blocks, not pure noise, so that a classifier's
+    scores differ between them).
+    """
+    rng = np.random.default_rng(seed)
+    return [np.ascontiguousarray(np.kron(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8),
+                                         np.ones((size // 6, size // 6, 1), np.uint8)))
+            for _ in range(n)]

@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from synthetic import smooth_crops
 
 from marrtino_facemask import config
 from marrtino_facemask.classifier import MaskClassifier, onnx_file, open_net, to_input_batch
@@ -40,17 +41,6 @@ def pipeline(node_model):
     return config.build_pipeline(config.settings(model_path=node_model))
 
 
-def _crops(n, size=96, seed=0):
-    rng = np.random.default_rng(seed)
-    # smooth random images (not pure noise), so that the classes' scores differ
-    out = []
-    for _ in range(n):
-        small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-        out.append(np.ascontiguousarray(
-            np.kron(small, np.ones((size // 6, size // 6, 1), np.uint8))))
-    return out
-
-
 # --------------------------------------------------------------------------- input batch
 def test_to_input_batch_converts_bgr_to_normalised_rgb():
     crops = [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)]
@@ -68,8 +58,8 @@ def test_to_input_batch_converts_bgr_to_normalised_rgb():
                                        atol=1e-5, err_msg=f"{i}, {c}")
 
 
-def test_to_input_batch_does_not_modify_crops():
-    crops = _crops(2)
+def test_to_input_batch_does_not_modifysmooth_crops():
+    crops = smooth_crops(2)
     before = [c.copy() for c in crops]
     to_input_batch(crops, IMAGENET_MEAN, IMAGENET_STD)
     for a, b in zip(crops, before):
@@ -89,7 +79,7 @@ def test_the_shipped_classifier_is_the_default_and_int8(clf, node_model):
 
 
 def test_predict_gives_probabilities(clf):
-    probs = clf.predict(_crops(5))
+    probs = clf.predict(smooth_crops(5))
     assert probs.shape == (5, 3) and probs.dtype == np.float32
     assert np.all(probs >= 0) and np.all(probs <= 1)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
@@ -103,7 +93,7 @@ def test_predict_empty(clf):
 
 
 def test_predict_batch_equals_one_by_one(clf):
-    crops = _crops(3, seed=1)
+    crops = smooth_crops(3, seed=1)
     batch = clf.predict(crops)
     single = np.concatenate([clf.predict([c]) for c in crops])
     np.testing.assert_allclose(batch, single, atol=1e-5)
@@ -112,7 +102,7 @@ def test_predict_batch_equals_one_by_one(clf):
 
 
 def test_predict_accepts_a_numpy_batch(clf):
-    crops = _crops(3, seed=2)
+    crops = smooth_crops(3, seed=2)
     np.testing.assert_allclose(clf.predict(np.stack(crops)), clf.predict(crops), atol=1e-6)
 
 
@@ -145,7 +135,7 @@ def test_a_copy_of_the_shipped_file_runs_the_same(clf, tmp_path, node_model):
     copy = tmp_path / "copy_int8.onnx"
     shutil.copy(node_model, copy)
     other = MaskClassifier(str(copy))
-    crops = _crops(2, seed=3)
+    crops = smooth_crops(2, seed=3)
     np.testing.assert_allclose(other.predict(crops), clf.predict(crops), atol=1e-6)
 
 

@@ -8,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from synthetic import smooth_crops  # noqa: E402
+
 from marrtino_facemask.classifier import MaskClassifier, to_input_batch  # noqa: E402
 from marrtino_facemask.crops import crop_face  # noqa: E402
 from marrtino_facemask.lab.checkpoint import (  # noqa: E402
@@ -35,16 +37,6 @@ def torch_classifier(path, device="cpu"):
 @pytest.fixture(scope="module")
 def clf(tiny_checkpoint):
     return torch_classifier(tiny_checkpoint)
-
-
-def _crops(n, size=96, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-        out.append(np.ascontiguousarray(
-            np.kron(small, np.ones((size // 6, size // 6, 1), np.uint8))))
-    return out
 
 
 # --------------------------------------------------------------------------- devices
@@ -76,7 +68,7 @@ def test_resolve_device_cuda_without_cuda(tiny_checkpoint):
 
 # --------------------------------------------------------------------------- tensors
 def test_to_tensor_batch_is_the_input_batch_as_a_tensor():
-    crops = _crops(3)
+    crops = smooth_crops(3)
     before = [c.copy() for c in crops]
     batch = to_tensor_batch(crops, IMAGENET_MEAN, IMAGENET_STD)
     assert batch.shape == (3, 3, 96, 96) and batch.dtype == torch.float32
@@ -99,24 +91,11 @@ def test_classifier_attributes(clf):
 
 
 def test_predict_gives_probabilities(clf):
-    probs = clf.predict(_crops(5))
+    probs = clf.predict(smooth_crops(5))
     assert probs.shape == (5, 3) and probs.dtype == np.float32
     assert np.all(probs >= 0) and np.all(probs <= 1)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(probs[0] - probs[1]).max() > 1e-6
-
-
-def test_predict_empty(clf):
-    empty = clf.predict([])
-    assert empty.shape == (0, 3) and empty.dtype == np.float32
-
-
-def test_predict_batch_equals_one_by_one(clf):
-    crops = _crops(3, seed=1)
-    batch = clf.predict(crops)
-    single = np.concatenate([clf.predict([c]) for c in crops])
-    np.testing.assert_allclose(batch, single, atol=1e-5)
-    np.testing.assert_allclose(clf.predict(crops), batch, atol=1e-6)   # deterministic
 
 
 def test_classifier_crop_uses_checkpoint_geometry(clf, astronaut_bgr):

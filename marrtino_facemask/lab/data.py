@@ -288,12 +288,19 @@ def stem_of(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def load_split(path):
+def load_run_file(path, file_format, what, written_by):
+    """A JSON file that a run wrote (a split, folds), checked for its ``format``; every
+    failure is one DatasetError line.
+    """
     try:
         with open(path) as f:
-            split = json.load(f)
+            data = json.load(f)
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read split file {path}: {exc}") from None
-    if not isinstance(split, dict) or split.get("format") != SPLIT_FORMAT:
-        raise DatasetError(f"{path} is not a split file written by `marrtino_facemask train`")
-    return split
+        raise DatasetError(f"cannot read {what} file {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != file_format:
+        raise DatasetError(f"{path} is not a {what} file written by `{written_by}`")
+    return data
+
+
+def load_split(path):
+    return load_run_file(path, SPLIT_FORMAT, "split", "marrtino_facemask train")

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .data import DatasetError, stem_of
+from .data import DatasetError, load_run_file, stem_of
 
 FOLDS_FORMAT = "marrtino_facemask.folds"
 
@@ -63,15 +63,7 @@ def save_folds(path, samples, folds, k, seed, datasets):
 
 
 def load_folds(path):
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read folds file {path}: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != FOLDS_FORMAT:
-        raise DatasetError(f"{path} is not a folds file written by `marrtino_facemask train "
-                           "--folds`")
-    return data
+    return load_run_file(path, FOLDS_FORMAT, "folds", "marrtino_facemask train --folds")
 
 
 def fold_of(samples, folds_data):
