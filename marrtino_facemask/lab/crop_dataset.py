@@ -13,7 +13,7 @@ import torch
 from ..boxes import match_boxes
 from ..crops import crop_aligned, crop_face, whole_box
 from ..labels import CLASS_NAMES
-from .augment import augmented_crop, camera_degraded, photometric, similarity_jitter
+from .augment import augmented_crop, photometric, similarity_jitter
 from .detections import scan_photos
 from .synth_masks import CHIN_FRACTIONS, IncorrectMaskSynth, cut_mask
 
@@ -55,14 +55,14 @@ class CropDataset(torch.utils.data.Dataset):
     ``detector_crops``, a found face is cut from the detector's box half of the time; with
     ``align``, a found face with landmarks is cut aligned on them (slightly jittered), as
     the node would cut it. ``synth``: an :class:`IncorrectMaskSynth`, items past the real
-    faces. ``camera``: the probability of a camera degradation (augment.camera_degraded).
+    faces.
     """
 
     def __init__(self, samples, images, size, margin, seed, matches=None, synth=None,
-                 camera=0.0, detector_crops=False, align=False):
+                 detector_crops=False, align=False):
         self.samples, self.images, self.size, self.margin = samples, images, size, margin
         self.matches = matches or {}
-        self.synth, self.camera = synth, camera
+        self.synth = synth
         self.detector_crops, self.align = detector_crops, align
         self.rng = np.random.default_rng(seed)
 
@@ -70,21 +70,14 @@ class CropDataset(torch.utils.data.Dataset):
         return len(self.samples) + (len(self.synth) if self.synth else 0)
 
     def _aligned(self, image, box, landmarks):
-        rng = self.rng
-        if self.camera > 0 and rng.random() < self.camera:
-            region, moved = camera_degraded(image, box, rng)
-            landmarks = np.asarray(landmarks, np.float32).reshape(5, 2) - (
-                np.asarray(box[:2], np.float32) - np.asarray(moved[:2], np.float32))
-            image, box = region, moved
         crop, _ = crop_aligned(image, box, landmarks, self.size, self.margin,
-                               similarity_jitter(self.size, rng))
-        return photometric(crop, rng, 0.25 if self.camera > 0 else 0.1)
+                               similarity_jitter(self.size, self.rng))
+        return photometric(crop, self.rng)
 
     def __getitem__(self, i):
         if i >= len(self.samples):
             region, box = self.synth.sample(i - len(self.samples), self.images, self.rng)
-            return (augmented_crop(region, box, self.size, self.margin, self.rng,
-                                   camera=self.camera),
+            return (augmented_crop(region, box, self.size, self.margin, self.rng),
                     CLASS_NAMES.index("mask_weared_incorrect"))
         s = self.samples[i]
         image = self.images[s.image]
@@ -93,9 +86,8 @@ class CropDataset(torch.utils.data.Dataset):
             return self._aligned(image, match[0], match[1]), s.label
         if match is not None and self.detector_crops and self.rng.random() < 0.5:
             return augmented_crop(image, match[0], self.size, self.margin, self.rng,
-                                  scale=(0.95, 1.05), shift=0.03, camera=self.camera), s.label
-        return augmented_crop(image, s.box, self.size, self.margin, self.rng,
-                              camera=self.camera), s.label
+                                  scale=(0.95, 1.05), shift=0.03), s.label
+        return augmented_crop(image, s.box, self.size, self.margin, self.rng), s.label
 
 
 def plain_crop(image, sample, size, margin, match=None, align=False):
@@ -122,19 +114,14 @@ def make_sampler(labels, balance, generator, synth_count=0, synth_ratio=0.0):
     """Class-balanced sampling of the real faces (``labels``), one epoch = as many draws as
     real faces. ``synth_count`` synthetic mask_weared_incorrect items (indexed after the real
     ones) share ``synth_ratio`` times the real mask_weared_incorrect faces' sampling weight.
-    Returns the sampler and the class frequencies it draws (for logit adjustment).
     """
     counts = Counter(labels)
     power = {"none": 0.0, "sqrt": 0.5, "full": 1.0}[balance]
     weights = [counts[y] ** -power for y in labels]
-    drawn = np.array([counts.get(c, 0) ** (1 - power) if counts.get(c) else 0.0
-                      for c in range(len(CLASS_NAMES))])
     if synth_count:
         incorrect = CLASS_NAMES.index("mask_weared_incorrect")
         mass = synth_ratio * sum(w for w, y in zip(weights, labels) if y == incorrect)
         weights += [mass / synth_count] * synth_count
-        drawn[incorrect] *= 1 + synth_ratio
-    sampler = torch.utils.data.WeightedRandomSampler(
+    return torch.utils.data.WeightedRandomSampler(
         torch.tensor(weights, dtype=torch.double), num_samples=len(labels), replacement=True,
         generator=generator)
-    return sampler, drawn / drawn.sum()

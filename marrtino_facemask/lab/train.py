@@ -81,10 +81,6 @@ def parse_args(argv):
                    help=f"crop margin (default {DEFAULT_MARGIN} for VOC scenes, 0 for crops)")
     p.add_argument("--balance", choices=("none", "sqrt", "full"), default="sqrt",
                    help="class-balanced sampling: per-class weight 1, 1/sqrt(n) or 1/n")
-    p.add_argument("--logit-adjust", type=float, default=0.0, metavar="TAU",
-                   help="logit-adjusted loss (Menon et al. 2021): the training logits get "
-                        "TAU x log of the class frequencies that the sampler draws, so that "
-                        "rare classes are not under-called; 0 (default): plain loss")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the photos held out for validation; 0: train on all")
     p.add_argument("--split", default=None,
@@ -115,14 +111,6 @@ def parse_args(argv):
     p.add_argument("--synth-placement", choices=tuple(CHIN_FRACTIONS), default="mixed",
                    help="where the synthetic masks sit: mixed (3 in 4 between the nose tip and "
                         "the mouth, 1 in 4 on the chin), chin or below-nose only")
-    p.add_argument("--camera-augment", type=float, default=0.0, metavar="P",
-                   help="probability that a training crop is degraded as a robot's camera "
-                        "might (motion blur, defocus, dark frame with noise, sensor noise or "
-                        "JPEG; augment.camera_degraded), and grey-scale one crop in four "
-                        "instead of one in ten")
-    p.add_argument("--erase", type=float, default=0.0, metavar="P",
-                   help="probability of torchvision's RandomErasing on a training crop (a "
-                        "random patch hidden, as a hand or a scarf might)")
     p.add_argument("--teachers", nargs="+", default=None, metavar="PT",
                    help="distil from these trained classifiers (.pt, same input size and "
                         "margin): the student also learns their averaged probabilities")
@@ -144,9 +132,8 @@ def parse_args(argv):
                    help="data-loading processes (0: crops are cut in the training process)")
     p.add_argument("--no-progress", action="store_true", help="no per-epoch lines")
     args = p.parse_args(argv)
-    for name in ("camera_augment", "erase", "distill_weight"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            p.error(f"--{name.replace('_', '-')} must be from 0 to 1, not {getattr(args, name)}")
+    if not 0.0 <= args.distill_weight <= 1.0:
+        p.error(f"--distill-weight must be from 0 to 1, not {args.distill_weight}")
     if not args.distill_temperature > 0:
         p.error(f"--distill-temperature must be > 0, not {args.distill_temperature}")
     if args.workers < 0:
@@ -158,13 +145,10 @@ def parse_args(argv):
     return args
 
 
-def collate(mean, std, erase=None):
+def collate(mean, std):
     def fn(batch):
         crops, labels = zip(*batch)
-        x = to_tensor_batch(crops, mean, std)
-        if erase is not None:
-            x = torch.stack([erase(t) for t in x])
-        return x, torch.tensor(labels, dtype=torch.long)
+        return to_tensor_batch(crops, mean, std), torch.tensor(labels, dtype=torch.long)
     return fn
 
 
@@ -183,17 +167,13 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
             f"{len(synth.targets)} bare faces, ratio {args.synth_incorrect:g}")
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     generator = torch.Generator().manual_seed(args.seed)
-    sampler, drawn = make_sampler([s.label for s in train_samples], args.balance, generator,
+    sampler = make_sampler([s.label for s in train_samples], args.balance, generator,
                                   len(synth) if synth else 0, args.synth_incorrect)
-    erase = None
-    if args.erase > 0:
-        from torchvision.transforms import RandomErasing
-        erase = RandomErasing(args.erase, value="random")
     loader = torch.utils.data.DataLoader(
         CropDataset(train_samples, images, args.input_size, margin, args.seed, matches, synth,
-                    args.camera_augment, args.detector_crops, args.align),
+                    args.detector_crops, args.align),
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
-        sampler=sampler, collate_fn=collate(mean, std, erase), num_workers=args.workers,
+        sampler=sampler, collate_fn=collate(mean, std), num_workers=args.workers,
         persistent_workers=args.workers > 0, worker_init_fn=seed_worker if args.workers else None)
     # channels-last is what the CPU's and the GPU's convolution kernels run fastest
     model = build_model(len(CLASS_NAMES)).to(device, memory_format=torch.channels_last)
@@ -202,8 +182,6 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    adjust = torch.tensor(args.logit_adjust * np.log(np.maximum(drawn, 1e-12)),
-                          dtype=torch.float32, device=device)
     teacher = None
     if args.teachers:
         teacher = EnsembleTeacher(args.teachers, args.input_size, margin, mean, std).to(device)
@@ -226,7 +204,7 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
             with torch.autocast(**amp):
                 logits = model(x)
             logits = logits.float()
-            loss = criterion(logits + adjust, y)
+            loss = criterion(logits, y)
             if teacher is not None:
                 with torch.autocast(**amp):
                     soft = teacher(x, args.distill_temperature).float()
