@@ -20,7 +20,8 @@ def jitter_box(box, rng, scale=(0.85, 1.2), shift=0.1):
 
 def similarity_jitter(size, rng, scale=(0.93, 1.07), shift=0.04, degrees=6.0):
     """A random 3x3 similarity about the centre of a ``size`` px crop: how much an aligned
-    crop is moved in training (the landmarks are the detector's own, so less than a box)."""
+    crop is moved in training (the landmarks are the detector's own, so less than a box).
+    """
     m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-degrees, degrees),
                                 rng.uniform(*scale))
     m[:, 2] += rng.uniform(-shift, shift, 2) * size
