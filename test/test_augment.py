@@ -44,7 +44,7 @@ def test_training_crops_are_seeded_and_at_the_input_size(astronaut_bgr):
         ds = CropDataset([sample] * 6, images, 48, 0.15, seed, matches, **kw)
         return [ds[i] for i in range(6)]
 
-    for kw in ({}, {"align": True}, {"detector_crops": True}):
+    for kw in ({}, {"align": True}):
         first, again, other = crops(0, **kw), crops(0, **kw), crops(1, **kw)
         assert all(c.shape == (48, 48, 3) and label == 2 for c, label in first)
         assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(first, again))

@@ -31,7 +31,7 @@ def voc_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("voc")
     data = make_voc_scenes(str(base / "scenes"), n_images=24)
     out = str(base / "run")
-    assert train.main(["--data", data, "--out", out, "--seed", "3", "--detector-crops",
+    assert train.main(["--data", data, "--out", out, "--seed", "3", "--align",
                        *TINY]) == 0
     # the ONNX file beside last.pt, which the offline tools run (checked against torch)
     assert export.main(["--model", os.path.join(out, "last.pt"), "--data", data]) == 0

@@ -1,8 +1,8 @@
 """Training crops: labelled faces cut as the node cuts them, augmented, class-balanced.
 
 A labelled face that the detector found (its box matched at IoU >= 0.3) carries the
-detector's box and landmarks, so that training can see what the node sees: the detector's
-box (``detector_crops``) or the crop aligned on the landmarks (``align``).
+detector's box and landmarks, so that training can cut the crop aligned on the landmarks
+(``align``), as the node does.
 """
 
 from collections import Counter
@@ -52,18 +52,17 @@ class CropDataset(torch.utils.data.Dataset):
     """Augmented training crops, as (BGR crop, label).
 
     ``matches``: {sample: (detector box, landmarks)} (:func:`detector_matches`). With
-    ``detector_crops``, a found face is cut from the detector's box half of the time; with
     ``align``, a found face with landmarks is cut aligned on them (slightly jittered), as
     the node would cut it. ``synth``: an :class:`IncorrectMaskSynth`, items past the real
     faces.
     """
 
     def __init__(self, samples, images, size, margin, seed, matches=None, synth=None,
-                 detector_crops=False, align=False):
+                 align=False):
         self.samples, self.images, self.size, self.margin = samples, images, size, margin
         self.matches = matches or {}
         self.synth = synth
-        self.detector_crops, self.align = detector_crops, align
+        self.align = align
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
@@ -84,9 +83,6 @@ class CropDataset(torch.utils.data.Dataset):
         match = self.matches.get(s)
         if match is not None and self.align and match[1] is not None:
             return self._aligned(image, match[0], match[1]), s.label
-        if match is not None and self.detector_crops and self.rng.random() < 0.5:
-            return augmented_crop(image, match[0], self.size, self.margin, self.rng,
-                                  scale=(0.95, 1.05), shift=0.03), s.label
         return augmented_crop(image, s.box, self.size, self.margin, self.rng), s.label
 
 

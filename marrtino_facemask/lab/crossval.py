@@ -19,7 +19,6 @@ and gives, pooled and per dataset:
 95 % interval from resampling the photos (both runs resampled together).
 """
 
-import copy
 import json
 import os
 
@@ -78,10 +77,7 @@ def run_folds(args, samples, images, margin, out, fit):
                    [s.group for s in held], args.seed, 1 / args.folds)
         print(f"fold {k}: train {len(train_samples)} faces, score "
               f"{len({s.image for s in held})} photos", flush=True)
-        fold_args = copy.copy(args)
-        if args.teachers:   # a fold's teachers are that fold's models: "{fold}" in the paths
-            fold_args.teachers = [t.replace("{fold}", str(k)) for t in args.teachers]
-        model, _ = fit(train_samples, images, fold_args, margin, fold_out, matches,
+        model, _ = fit(train_samples, images, args, margin, fold_out, matches,
                        log=lambda text: print(f"fold {k}: {text}", flush=True))
         pt = os.path.join(fold_out, "last.pt")
         write_predictions(os.path.join(fold_out, PREDICTIONS), k, held, images,

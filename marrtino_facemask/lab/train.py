@@ -59,7 +59,6 @@ from .data import (
     split_groups,
     stem_of,
 )
-from .distill import EnsembleTeacher, distillation_loss
 from .metrics import classification_report, confusion_matrix, plot_training_curves
 from .synth_masks import CHIN_FRACTIONS
 
@@ -100,9 +99,6 @@ def parse_args(argv):
     p.add_argument("--align", action="store_true",
                    help="VOC scenes: cut the faces that the detector finds aligned on its five "
                         "landmarks (crops.crop_aligned), training and scoring alike")
-    p.add_argument("--detector-crops", action="store_true",
-                   help="VOC scenes: cut a face that the detector finds from the detector's box "
-                        "half of the time, as the node cuts it")
     p.add_argument("--synth-incorrect", type=float, default=0.0, metavar="RATIO",
                    help="VOC scenes: also train on synthetic mask_weared_incorrect faces (a "
                         "with_mask face's mask pasted below the nose of a without_mask face, "
@@ -111,18 +107,6 @@ def parse_args(argv):
     p.add_argument("--synth-placement", choices=tuple(CHIN_FRACTIONS), default="mixed",
                    help="where the synthetic masks sit: mixed (3 in 4 between the nose tip and "
                         "the mouth, 1 in 4 on the chin), chin or below-nose only")
-    p.add_argument("--teachers", nargs="+", default=None, metavar="PT",
-                   help="distil from these trained classifiers (.pt, same input size and "
-                        "margin): the student also learns their averaged probabilities")
-    p.add_argument("--distill-weight", type=float, default=0.5,
-                   help="weight of the teachers' term in the loss, 0 to 1")
-    p.add_argument("--distill-temperature", type=float, default=2.0,
-                   help="softmax temperature of the distillation term")
-    p.add_argument("--ema-epochs", type=float, default=0.0, metavar="H",
-                   help="keep an exponential moving average of the weights over about the "
-                        "last H epochs (torch.optim.swa_utils, batch-norm statistics "
-                        "included) and save it as the model; 0 (default): the weights as "
-                        "they are at the last step")
     p.add_argument("--amp", action="store_true",
                    help="bfloat16 autocast (about twice as fast on CPUs with AVX-512 BF16 or "
                         "AMX, and on GPUs)")
@@ -132,10 +116,6 @@ def parse_args(argv):
                    help="data-loading processes (0: crops are cut in the training process)")
     p.add_argument("--no-progress", action="store_true", help="no per-epoch lines")
     args = p.parse_args(argv)
-    if not 0.0 <= args.distill_weight <= 1.0:
-        p.error(f"--distill-weight must be from 0 to 1, not {args.distill_weight}")
-    if not args.distill_temperature > 0:
-        p.error(f"--distill-temperature must be > 0, not {args.distill_temperature}")
     if args.workers < 0:
         p.error(f"--workers must be 0 or more, not {args.workers}")
     if not 0.0 <= args.val_fraction < 1.0:
@@ -171,7 +151,7 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
                                   len(synth) if synth else 0, args.synth_incorrect)
     loader = torch.utils.data.DataLoader(
         CropDataset(train_samples, images, args.input_size, margin, args.seed, matches, synth,
-                    args.detector_crops, args.align),
+                    args.align),
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
         sampler=sampler, collate_fn=collate(mean, std), num_workers=args.workers,
         persistent_workers=args.workers > 0, worker_init_fn=seed_worker if args.workers else None)
@@ -182,15 +162,7 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    teacher = None
-    if args.teachers:
-        teacher = EnsembleTeacher(args.teachers, args.input_size, margin, mean, std).to(device)
     amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp)
-    ema = None
-    if args.ema_epochs > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-        decay = 1.0 - 1.0 / (args.ema_epochs * len(loader))
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
     meta = {"command": args.command, "args": vars(args), "train_faces": len(train_samples),
             "device": str(device), "torch": str(torch.__version__),
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -205,17 +177,10 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
                 logits = model(x)
             logits = logits.float()
             loss = criterion(logits, y)
-            if teacher is not None:
-                with torch.autocast(**amp):
-                    soft = teacher(x, args.distill_temperature).float()
-                loss = ((1 - args.distill_weight) * loss + args.distill_weight
-                        * distillation_loss(logits, soft, args.distill_temperature))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             total += len(y)
@@ -223,7 +188,7 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
                "train_acc": correct / total}
         if val is not None:
             # scored exactly as the checkpoint stores the weights (float16)
-            stored.load_state_dict(stored_state(ema.module if ema is not None else model))
+            stored.load_state_dict(stored_state(model))
             row.update(validation_row(stored, val, mean, std, device, args.eval_min_face))
         row["seconds"] = time.time() - t0
         rows.append(row)
@@ -234,8 +199,6 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
                                              f"{row['val_macro_recall']:.3f}" if val else "")
                 + f"  {row['seconds']:.0f}s")
     meta.update(epoch=args.epochs, train_seconds=round(time.time() - t_start, 1))
-    if ema is not None:
-        model = ema.module
     save_checkpoint(os.path.join(out, "last.pt"), model, input_size=args.input_size,
                     margin=margin, mean=mean, std=std, meta=meta)
     plot_training_curves(rows, os.path.join(out, "curves.png"))
@@ -299,16 +262,15 @@ def train(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     layout, samples, images = load_data(args)
-    if layout != "voc" and (args.align or args.detector_crops or args.synth_incorrect
-                            or args.folds):
-        raise DatasetError("--align, --detector-crops, --synth-incorrect and --folds need VOC "
-                           "scenes (they use the detector's boxes on the photos)")
+    if layout != "voc" and (args.align or args.synth_incorrect or args.folds):
+        raise DatasetError("--align, --synth-incorrect and --folds need VOC scenes (they use "
+                           "the detector's boxes on the photos)")
     margin = args.margin
     if margin is None:
         margin = DEFAULT_MARGIN if layout == "voc" else 0.0
     with open(os.path.join(out, "args.json"), "w") as f:
         json.dump(vars(args), f, indent=1)
-    needs_matches = args.align or args.detector_crops or args.synth_incorrect > 0
+    needs_matches = args.align or args.synth_incorrect > 0
     if args.folds:
         from .crossval import run_folds
         return run_folds(args, samples, images, margin, out, fit)
