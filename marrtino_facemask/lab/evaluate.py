@@ -44,8 +44,8 @@ from ..faces import FaceModelError
 from ..labels import CLASS_NAMES
 from ..model_file import ModelError, default_model_path
 from . import conditions
+from .card import print_folds, write_card
 from .conditions_eval import compare_conditions, conditions_table
-from .crossval import print_folds, write_card
 from .data import DatasetError, ImageCache
 from .detector_eval import (
     compare_detectors,
@@ -237,8 +237,8 @@ def main(argv=None):
         return 2
     try:
         if args.folds and args.card:
-            write_card(args.folds, args.card, args.against, args.min_face, args.bootstrap,
-                       args.seed)
+            write_card(args.folds, args.card, main, args.against, args.min_face,
+                       args.bootstrap, args.seed)
             return 0
         if args.folds:
             print_folds(args.folds, args.against, args.min_face, args.bootstrap, args.seed,

@@ -48,6 +48,7 @@ from .crop_dataset import (
     plain_crop,
     seed_worker,
 )
+from .crossval import run_folds
 from .data import (
     DatasetError,
     FaceSample,
@@ -272,7 +273,6 @@ def train(args):
         json.dump(vars(args), f, indent=1)
     needs_matches = args.align or args.synth_incorrect > 0
     if args.folds:
-        from .crossval import run_folds
         return run_folds(args, samples, images, margin, out, fit)
     train_samples, val_samples = split_samples(args, samples, images, layout, out)
     train_samples = [s for s in train_samples
