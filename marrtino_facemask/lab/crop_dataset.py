@@ -10,29 +10,10 @@ from collections import Counter
 import numpy as np
 import torch
 
-from ..boxes import match_boxes
 from ..crops import crop_aligned, crop_face, whole_box
 from ..labels import CLASS_NAMES
 from .augment import augmented_crop, photometric, similarity_jitter
-from .detections import scan_photos
 from .synth_masks import CHIN_FRACTIONS, IncorrectMaskSynth, cut_mask
-
-
-def detector_matches(samples, images, min_score=0.1):
-    """{sample: (box, landmarks)}: the shipped detector's box matched one-to-one to each
-    labelled face at IoU >= 0.3 (scores >= ``min_score``); faces it misses get none.
-    """
-    by_image = {}
-    for s in samples:
-        if s.box is not None:
-            by_image.setdefault(s.image, []).append(s)
-    found = {}
-    scans = scan_photos(sorted(by_image), images)
-    for image, faces in by_image.items():
-        dets = [d for d in scans[image] if d[1] >= min_score]
-        for gi, di in match_boxes([f.box for f in faces], [d[0] for d in dets], 0.3).items():
-            found[faces[gi]] = (dets[di][0], dets[di][2])
-    return found
 
 
 def incorrect_mask_synth(samples, images, matches, placement="mixed"):

@@ -29,10 +29,10 @@ from ..classifier import MaskClassifier
 from ..exposure import DEFAULT_MIN_WHITE_LEVEL, brighten
 from ..labels import CLASS_NAMES
 from .classifier_torch import TorchNet
-from .crop_dataset import detector_matches, plain_crop
+from .crop_dataset import plain_crop
 from .data import group_near_duplicates, save_split, split_groups, stem_of
 from .detection_metrics import PerPhotoAP
-from .detections import node_keeps, scan_photos
+from .detections import detector_matches, node_keeps, scan_photos
 from .folds import assign_folds, fold_of, load_folds, save_folds
 
 MIN_FACE = 24

@@ -8,7 +8,7 @@ the whole score range, and the node's own thresholds are applied by :func:`node_
 
 import os
 
-from ..boxes import box_side
+from ..boxes import box_side, match_boxes
 from ..centerface import CenterFaceDetector
 from ..exposure import DEFAULT_MIN_WHITE_LEVEL, brighten
 from ..faces import (
@@ -49,3 +49,20 @@ def scan_photos(photos, images, min_white_level=DEFAULT_MIN_WHITE_LEVEL):
             _scanned[key] = [(f.box, f.score, f.landmarks) for f in faces[:MAX_DETECTIONS]]
         out[photo] = _scanned[key]
     return out
+
+
+def detector_matches(samples, images, min_score=0.1):
+    """{sample: (box, landmarks)}: the shipped detector's box matched one-to-one to each
+    labelled face at IoU >= 0.3 (scores >= ``min_score``); faces it misses get none.
+    """
+    by_image = {}
+    for s in samples:
+        if s.box is not None:
+            by_image.setdefault(s.image, []).append(s)
+    found = {}
+    scans = scan_photos(sorted(by_image), images)
+    for image, faces in by_image.items():
+        dets = [d for d in scans[image] if d[1] >= min_score]
+        for gi, di in match_boxes([f.box for f in faces], [d[0] for d in dets], 0.3).items():
+            found[faces[gi]] = (dets[di][0], dets[di][2])
+    return found

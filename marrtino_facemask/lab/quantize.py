@@ -200,10 +200,13 @@ def quantize_classifier(args, root, samples, side_text):
         raise ModelError(f"'{src}' is {net.precision} already: give the float32 .onnx that "
                          "`python -m marrtino_facemask export` writes, or its .pt")
     dst = args.classifier_out or os.path.splitext(src)[0] + "_int8.onnx"
-    crops = dataset_face_crops(root, samples, net.input_size, net.margin, args.crops, args.seed)
+    align = bool(net.meta.get("args", {}).get("align"))      # cut as the node will cut them
+    crops = dataset_face_crops(root, samples, net.input_size, net.margin, args.crops, args.seed,
+                               align=align)
     batch = to_input_batch(crops, net.mean, net.std)
     batches = [batch[i:i + BATCH] for i in range(0, len(batch), BATCH)]
-    note = calibration_note(args, "training faces", len(crops), side_text)
+    note = calibration_note(args, "training faces" + (" (aligned crops)" if align else ""),
+                            len(crops), side_text)
     props = dict(net.session.get_modelmeta().custom_metadata_map)   # class names, crop, ...
     props.update(precision="int8", calibration=note, quantized_from=os.path.basename(src),
                  quantized_from_sha256=sha256_of(src))

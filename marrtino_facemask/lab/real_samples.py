@@ -12,7 +12,7 @@ import os
 import cv2
 import numpy as np
 
-from ..crops import crop_face
+from ..crops import crop_aligned, crop_face
 from ..detectors import make_face_detector
 from .augment import jitter_box
 from .data import (
@@ -27,6 +27,7 @@ from .data import (
     stem_of,
 )
 from .detection_metrics import box_side
+from .detections import detector_matches
 
 FRAME_SIZE = (640, 480)   # MARRtino's camera
 SUBSETS = ("val", "train", "all")
@@ -92,16 +93,20 @@ def _choose(items, count, seed):
     return [items[i] for i in keep]
 
 
-def dataset_face_crops(root, samples, input_size, margin, count, seed=0, min_side=8):
+def dataset_face_crops(root, samples, input_size, margin, count, seed=0, min_side=8,
+                       align=False):
     """Up to ``count`` crops of labelled faces at least ``min_side`` px (longer side), cut as
-    the node cuts them.
+    the node cuts them: with ``align``, aligned on the landmarks of the shipped detector's
+    box for the face (box crops for the faces it misses).
     """
     images = ImageCache(root)
     faces = [s for s in samples if s.box is not None and box_side(s.box) >= min_side]
     if not faces:
         raise DatasetError(f"{root}: no labelled faces of {min_side} px or more")
-    return [crop_face(images[s.image], s.box, input_size, margin)
-            for s in _choose(faces, count, seed)]
+    chosen = _choose(faces, count, seed)
+    found = detector_matches(chosen, images) if align else {}
+    return [crop_aligned(images[s.image], *found[s], input_size, margin)[0] if s in found
+            else crop_face(images[s.image], s.box, input_size, margin) for s in chosen]
 
 
 def dataset_frames(root, samples, count, seed=0, size=FRAME_SIZE):

@@ -26,6 +26,7 @@ from collections import Counter
 import numpy as np
 import torch
 from torch import nn
+from torchvision.transforms.v2 import MixUp
 
 from ..crops import DEFAULT_MARGIN
 from ..faces import FaceModelError
@@ -42,7 +43,6 @@ from .checkpoint import (
 from .classifier_torch import DEVICES, predict_probs, resolve_device, to_tensor_batch
 from .crop_dataset import (
     CropDataset,
-    detector_matches,
     incorrect_mask_synth,
     make_sampler,
     plain_crop,
@@ -60,6 +60,7 @@ from .data import (
     split_groups,
     stem_of,
 )
+from .detections import detector_matches
 from .metrics import classification_report, confusion_matrix, plot_training_curves
 from .synth_masks import CHIN_FRACTIONS
 
@@ -108,6 +109,9 @@ def parse_args(argv):
     p.add_argument("--synth-placement", choices=tuple(CHIN_FRACTIONS), default="mixed",
                    help="where the synthetic masks sit: mixed (3 in 4 between the nose tip and "
                         "the mouth, 1 in 4 on the chin), chin or below-nose only")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mix pairs of training crops and their labels (torchvision's MixUp, "
+                        "Beta(ALPHA, ALPHA) weights); 0 (default): none")
     p.add_argument("--amp", action="store_true",
                    help="bfloat16 autocast (about twice as fast on CPUs with AVX-512 BF16 or "
                         "AMX, and on GPUs)")
@@ -163,6 +167,7 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    mix = MixUp(alpha=args.mixup, num_classes=len(CLASS_NAMES)) if args.mixup > 0 else None
     amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp)
     meta = {"command": args.command, "args": vars(args), "train_faces": len(train_samples),
             "device": str(device), "torch": str(torch.__version__),
@@ -173,11 +178,15 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
         for x, y in loader:
-            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
+            x, y = x.to(device), y.to(device)
+            target = y
+            if mix is not None:
+                x, target = mix(x, y)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(**amp):
                 logits = model(x)
             logits = logits.float()
-            loss = criterion(logits, y)
+            loss = criterion(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
