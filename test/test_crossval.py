@@ -242,7 +242,11 @@ def test_cross_validation_never_scores_a_photo_it_trained_on(two_sets, tmp_path)
         assert [p["photo"] for p in int8] == [p["photo"] for p in plain]
         assert [p["faces"] for p in int8] == [p["faces"] for p in plain]   # same detections
         from marrtino_facemask.classifier import MaskClassifier
-        assert MaskClassifier(os.path.join(out, f"fold{k}", "last_int8.onnx")).precision == "int8"
+        int8_model = MaskClassifier(os.path.join(out, f"fold{k}", "last_int8.onnx"))
+        assert int8_model.precision == "int8" and int8_model.metadata_align
+        # calibrated on crops cut as the node will cut them for this model: aligned
+        assert "(aligned crops)" in int8_model.net.session.get_modelmeta().custom_metadata_map[
+            "calibration"]
     with open(os.path.join(out, "cv_metrics_int8.json")) as f:
         assert json.load(f)["classifier"] == "int8 ONNX"
     # the card a shipped model publishes: the recipe and both tables, from the folds only
