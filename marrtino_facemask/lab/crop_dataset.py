@@ -11,22 +11,7 @@ import numpy as np
 import torch
 
 from ..crops import crop_aligned, crop_face, whole_box
-from ..labels import CLASS_NAMES
 from .augment import augmented_crop, photometric, similarity_jitter
-from .synth_masks import CHIN_FRACTIONS, IncorrectMaskSynth, cut_mask
-
-
-def incorrect_mask_synth(samples, images, matches, placement="mixed"):
-    """Synthetic mask_weared_incorrect faces for these training faces: masks cut from the
-    with_mask faces, pasted on the without_mask faces (both need landmarks).
-    """
-    with_mask, without = CLASS_NAMES.index("with_mask"), CLASS_NAMES.index("without_mask")
-    sources = [cut_mask(images[s.image], s.box, matches[s][1]) for s in samples
-               if s.label == with_mask and s in matches and matches[s][1] is not None]
-    targets = [(s.image, s.box, matches[s][1]) for s in samples
-               if s.label == without and s in matches and matches[s][1] is not None]
-    return IncorrectMaskSynth(targets, [p for p in sources if p is not None],
-                              CHIN_FRACTIONS[placement])
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -34,20 +19,17 @@ class CropDataset(torch.utils.data.Dataset):
 
     ``matches``: {sample: (detector box, landmarks)} (:func:`detector_matches`). With
     ``align``, a found face with landmarks is cut aligned on them (slightly jittered), as
-    the node would cut it. ``synth``: an :class:`IncorrectMaskSynth`, items past the real
-    faces.
+    the node would cut it.
     """
 
-    def __init__(self, samples, images, size, margin, seed, matches=None, synth=None,
-                 align=False):
+    def __init__(self, samples, images, size, margin, seed, matches=None, align=False):
         self.samples, self.images, self.size, self.margin = samples, images, size, margin
         self.matches = matches or {}
-        self.synth = synth
         self.align = align
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
-        return len(self.samples) + (len(self.synth) if self.synth else 0)
+        return len(self.samples)
 
     def _aligned(self, image, box, landmarks):
         crop, _ = crop_aligned(image, box, landmarks, self.size, self.margin,
@@ -55,10 +37,6 @@ class CropDataset(torch.utils.data.Dataset):
         return photometric(crop, self.rng)
 
     def __getitem__(self, i):
-        if i >= len(self.samples):
-            region, box = self.synth.sample(i - len(self.samples), self.images, self.rng)
-            return (augmented_crop(region, box, self.size, self.margin, self.rng),
-                    CLASS_NAMES.index("mask_weared_incorrect"))
         s = self.samples[i]
         image = self.images[s.image]
         match = self.matches.get(s)
@@ -87,18 +65,13 @@ def seed_worker(worker_id):
     info.dataset.rng = np.random.default_rng(torch.initial_seed() % 2 ** 63)
 
 
-def make_sampler(labels, balance, generator, synth_count=0, synth_ratio=0.0):
-    """Class-balanced sampling of the real faces (``labels``), one epoch = as many draws as
-    real faces. ``synth_count`` synthetic mask_weared_incorrect items (indexed after the real
-    ones) share ``synth_ratio`` times the real mask_weared_incorrect faces' sampling weight.
+def make_sampler(labels, balance, generator):
+    """Class-balanced sampling of the faces (``labels``): a face of a class of n faces is drawn
+    with weight 1, 1/sqrt(n) or 1/n (``balance``); one epoch is as many draws as faces.
     """
     counts = Counter(labels)
     power = {"none": 0.0, "sqrt": 0.5, "full": 1.0}[balance]
     weights = [counts[y] ** -power for y in labels]
-    if synth_count:
-        incorrect = CLASS_NAMES.index("mask_weared_incorrect")
-        mass = synth_ratio * sum(w for w, y in zip(weights, labels) if y == incorrect)
-        weights += [mass / synth_count] * synth_count
     return torch.utils.data.WeightedRandomSampler(
         torch.tensor(weights, dtype=torch.double), num_samples=len(labels), replacement=True,
         generator=generator)

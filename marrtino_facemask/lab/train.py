@@ -26,7 +26,6 @@ from collections import Counter
 import numpy as np
 import torch
 from torch import nn
-from torchvision.transforms.v2 import MixUp
 
 from ..crops import DEFAULT_MARGIN
 from ..faces import FaceModelError
@@ -43,7 +42,6 @@ from .checkpoint import (
 from .classifier_torch import DEVICES, predict_probs, resolve_device, to_tensor_batch
 from .crop_dataset import (
     CropDataset,
-    incorrect_mask_synth,
     make_sampler,
     plain_crop,
     seed_worker,
@@ -62,7 +60,6 @@ from .data import (
 )
 from .detections import detector_matches
 from .metrics import classification_report, confusion_matrix, plot_training_curves
-from .synth_masks import CHIN_FRACTIONS
 
 
 def parse_args(argv):
@@ -101,17 +98,6 @@ def parse_args(argv):
     p.add_argument("--align", action="store_true",
                    help="VOC scenes: cut the faces that the detector finds aligned on its five "
                         "landmarks (crops.crop_aligned), training and scoring alike")
-    p.add_argument("--synth-incorrect", type=float, default=0.0, metavar="RATIO",
-                   help="VOC scenes: also train on synthetic mask_weared_incorrect faces (a "
-                        "with_mask face's mask pasted below the nose of a without_mask face, "
-                        "placed by CenterFace's landmarks), drawn RATIO times as often as the "
-                        "real ones; 0 (default): none")
-    p.add_argument("--synth-placement", choices=tuple(CHIN_FRACTIONS), default="mixed",
-                   help="where the synthetic masks sit: mixed (3 in 4 between the nose tip and "
-                        "the mouth, 1 in 4 on the chin), chin or below-nose only")
-    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
-                   help="mix pairs of training crops and their labels (torchvision's MixUp, "
-                        "Beta(ALPHA, ALPHA) weights); 0 (default): none")
     p.add_argument("--amp", action="store_true",
                    help="bfloat16 autocast (about twice as fast on CPUs with AVX-512 BF16 or "
                         "AMX, and on GPUs)")
@@ -145,17 +131,11 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     matches = matches or {}
-    synth = None
-    if args.synth_incorrect > 0:
-        synth = incorrect_mask_synth(train_samples, images, matches, args.synth_placement)
-        log(f"synthetic mask_weared_incorrect: {len(synth.sources)} masks x "
-            f"{len(synth.targets)} bare faces, ratio {args.synth_incorrect:g}")
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     generator = torch.Generator().manual_seed(args.seed)
-    sampler = make_sampler([s.label for s in train_samples], args.balance, generator,
-                                  len(synth) if synth else 0, args.synth_incorrect)
+    sampler = make_sampler([s.label for s in train_samples], args.balance, generator)
     loader = torch.utils.data.DataLoader(
-        CropDataset(train_samples, images, args.input_size, margin, args.seed, matches, synth,
+        CropDataset(train_samples, images, args.input_size, margin, args.seed, matches,
                     args.align),
         batch_size=args.batch_size, drop_last=len(train_samples) > args.batch_size,
         sampler=sampler, collate_fn=collate(mean, std), num_workers=args.workers,
@@ -167,7 +147,6 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    mix = MixUp(alpha=args.mixup, num_classes=len(CLASS_NAMES)) if args.mixup > 0 else None
     amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp)
     meta = {"command": args.command, "args": vars(args), "train_faces": len(train_samples),
             "device": str(device), "torch": str(torch.__version__),
@@ -178,15 +157,11 @@ def fit(train_samples, images, args, margin, out, matches=None, val=None, log=pr
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
         for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            target = y
-            if mix is not None:
-                x, target = mix(x, y)
-            x = x.contiguous(memory_format=torch.channels_last)
+            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
             with torch.autocast(**amp):
                 logits = model(x)
             logits = logits.float()
-            loss = criterion(logits, target)
+            loss = criterion(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -272,15 +247,14 @@ def train(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     layout, samples, images = load_data(args)
-    if layout != "voc" and (args.align or args.synth_incorrect or args.folds):
-        raise DatasetError("--align, --synth-incorrect and --folds need VOC scenes (they use "
-                           "the detector's boxes on the photos)")
+    if layout != "voc" and (args.align or args.folds):
+        raise DatasetError("--align and --folds need VOC scenes (they use the detector's boxes "
+                           "on the photos)")
     margin = args.margin
     if margin is None:
         margin = DEFAULT_MARGIN if layout == "voc" else 0.0
     with open(os.path.join(out, "args.json"), "w") as f:
         json.dump(vars(args), f, indent=1)
-    needs_matches = args.align or args.synth_incorrect > 0
     if args.folds:
         return run_folds(args, samples, images, margin, out, fit)
     train_samples, val_samples = split_samples(args, samples, images, layout, out)
@@ -291,7 +265,7 @@ def train(args):
     classes = dict(sorted(Counter(CLASS_NAMES[s.label] for s in train_samples).items()))
     print(f"data: {layout} {', '.join(args.data)}: {len(samples)} faces; train "
           f"{len(train_samples)} {classes}; val {len(val_samples)}", flush=True)
-    matches = detector_matches(train_samples + val_samples, images) if needs_matches else {}
+    matches = detector_matches(train_samples + val_samples, images) if args.align else {}
     val = None
     if val_samples:
         crops = [plain_crop(images[s.image], s, args.input_size, margin,
