@@ -1,3 +1,3 @@
 """marrtino_facemask: face-mask detection for the MARRtino robot (ROS 2)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

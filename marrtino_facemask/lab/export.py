@@ -124,12 +124,15 @@ def parity_crops(ckpt, data, split, count):
             root, samples = split_side(data, split, "val", ckpt.get("meta", {}).get("args", {}))
             side = "the validation side of its split"
         except DatasetError:   # no split recorded (not trained by `train`), or no val side
-            if split:
-                raise
-            root, samples = split_side(data, None, "all", {})
-            side = "all photos (the checkpoint records no validation side)"
+            if split:          # trained on every photo (--val-fraction 0): its training side
+                root, samples = split_side(data, split, "train", {})
+                side = "the training side of its split (it has no validation side)"
+            else:
+                root, samples = split_side(data, None, "all", {})
+                side = "all photos (the checkpoint records no validation side)"
         crops = dataset_face_crops(root, samples, size, margin, count)
-        return crops, f"{len(crops)} face crops of {root}, {side}"
+        where = root or ", ".join(sorted({s.source for s in samples}))   # "": several sets
+        return crops, f"{len(crops)} face crops of {where}, {side}"
     crops = astronaut_face_crops(size, margin, count)
     return crops, f"{len(crops)} crops of the astronaut (scikit-image; no dataset here)"
 
